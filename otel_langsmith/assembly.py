@@ -1,0 +1,295 @@
+"""Placing runs in their LangSmith tree (DESIGN.md D2 and D3).
+
+A run can be sent only once its parent's ``dotted_order`` is known. Behind a ``BatchSpanProcessor``
+children end, and so arrive, before their parents: they wait here, bounded in count and bytes,
+until the parent is placed, and are then released with it, a whole subtree at a time. A span that
+waits too long, that the buffer has no room for, or that is still waiting at shutdown has its
+top-most waiting ancestor sent as a LangSmith root, the missing parent named in its metadata.
+Nothing leaves this module silently: every such release is logged and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from opentelemetry.sdk.resources import Resource
+
+from . import ids
+from .convert import ParentRef, PendingRun
+
+logger = logging.getLogger(__name__)
+
+# Placed runs are remembered so that a child arriving after its parent finds it. Two entries per
+# run (OTel key and run id), each a few hundred bytes; children rarely arrive long after their
+# parent, so the oldest are forgotten first.
+DEFAULT_MAX_PLACED = 200_000
+
+
+@dataclass(slots=True)
+class Placed:
+    """What a child needs of its parent once the parent is placed."""
+
+    run_id: str
+    trace_id: str
+    dotted_order: str
+    start_us: int
+    session_name: str | None
+    session_id: str | None
+    resource: Resource | None
+
+
+@dataclass(slots=True, eq=False)
+class _Waiting:
+    pending: PendingRun
+    deadline: float
+    size: int
+
+
+def _estimate_size(run: dict[str, Any]) -> int:
+    try:
+        return len(orjson.dumps(run, default=str))
+    except TypeError:  # values the wire layer will sanitize: a rough size is enough here
+        return len(repr(run))
+
+
+def _resource_metadata(resource: Resource | None) -> dict[str, Any]:
+    return dict(resource.attributes) if resource is not None else {}
+
+
+class Assembler:
+    """Thread-safe. ``add``, ``expire`` and ``drain`` return runs ready to send, parents first.
+
+    >>> assembler = Assembler(max_wait=60.0, max_spans=1000, max_bytes=1 << 20)
+    >>> assembler.add([], now=0.0)
+    []
+    """
+
+    def __init__(
+        self,
+        *,
+        max_wait: float,
+        max_spans: int,
+        max_bytes: int,
+        max_placed: int = DEFAULT_MAX_PLACED,
+    ) -> None:
+        self._max_wait = max_wait
+        self._max_spans = max_spans
+        self._max_bytes = max_bytes
+        self._max_placed = max_placed
+        self._lock = threading.Lock()
+        self._placed: dict[ParentRef, Placed] = {}
+        # By the ref they wait for: siblings are released together.
+        self._children: dict[ParentRef, list[_Waiting]] = {}
+        # By their own refs, to find a waiting run's waiting ancestors.
+        self._waiting_by_ref: dict[ParentRef, _Waiting] = {}
+        # Arrival order, which is also deadline order (the wait is the same for all).
+        self._arrivals: OrderedDict[int, _Waiting] = OrderedDict()
+        self._waiting_bytes = 0
+        #: Runs released as roots because their parent did not arrive, by reason.
+        self.released_as_root: Counter[str] = Counter()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._arrivals)
+
+    @property
+    def waiting_bytes(self) -> int:
+        return self._waiting_bytes
+
+    def next_deadline(self) -> float | None:
+        with self._lock:
+            first = next(iter(self._arrivals.values()), None)
+            return first.deadline if first is not None else None
+
+    def add(self, pendings: Iterable[PendingRun], *, now: float) -> list[dict[str, Any]]:
+        """Place what can be placed, keep the rest waiting; release what exceeds the bounds."""
+        ready: list[dict[str, Any]] = []
+        with self._lock:
+            batch: dict[ParentRef, PendingRun] = {}
+            items = list(pendings)
+            for pending in items:
+                batch[pending.key] = pending
+                batch[pending.run_id] = pending
+            placeable: list[PendingRun] = []
+            # Children of a parent in the same batch need no size accounting unless the parent waits.
+            in_batch_children: dict[ParentRef, list[PendingRun]] = {}
+            for pending in items:
+                parent = pending.parent
+                if parent is None or parent in self._placed:
+                    placeable.append(pending)
+                elif parent in batch and batch[parent] is not pending:
+                    in_batch_children.setdefault(batch[parent].key, []).append(pending)
+                else:
+                    self._wait(pending, now)
+            for pending in placeable:
+                self._place_subtree(pending, ready, in_batch_children)
+            # Whatever is left hangs below a run that waits: it waits too.
+            for children in in_batch_children.values():
+                for pending in children:
+                    self._wait(pending, now)
+            while len(self._arrivals) > self._max_spans or self._waiting_bytes > self._max_bytes:
+                self._release_oldest("buffer_full", ready)
+        return ready
+
+    def expire(self, *, now: float) -> list[dict[str, Any]]:
+        """Release, as roots, the waiting subtrees whose wait has run out."""
+        ready: list[dict[str, Any]] = []
+        with self._lock:
+            while self._arrivals and next(iter(self._arrivals.values())).deadline <= now:
+                self._release_oldest("timeout", ready)
+        return ready
+
+    def drain(self, reason: str) -> list[dict[str, Any]]:
+        """Release everything still waiting (at shutdown), as roots."""
+        ready: list[dict[str, Any]] = []
+        with self._lock:
+            while self._arrivals:
+                self._release_oldest(reason, ready)
+        return ready
+
+    # -- internals; the lock is held --------------------------------------------------------
+
+    def _wait(self, pending: PendingRun, now: float) -> None:
+        entry = _Waiting(pending, now + self._max_wait, _estimate_size(pending.run))
+        assert pending.parent is not None
+        self._children.setdefault(pending.parent, []).append(entry)
+        self._waiting_by_ref[pending.key] = entry
+        self._waiting_by_ref[pending.run_id] = entry
+        self._arrivals[id(entry)] = entry
+        self._waiting_bytes += entry.size
+
+    def _unwait(self, entry: _Waiting) -> None:
+        pending = entry.pending
+        del self._arrivals[id(entry)]
+        self._waiting_bytes -= entry.size
+        self._waiting_by_ref.pop(pending.key, None)
+        self._waiting_by_ref.pop(pending.run_id, None)
+        assert pending.parent is not None
+        siblings = self._children.get(pending.parent)
+        if siblings is not None:
+            siblings.remove(entry)
+            if not siblings:
+                del self._children[pending.parent]
+
+    def _release_oldest(self, reason: str, ready: list[dict[str, Any]]) -> None:
+        entry = next(iter(self._arrivals.values()))
+        # Sending a waiting run as a root while its own parent waits too would split the tree
+        # further: the top-most waiting ancestor goes, and everything below it with it.
+        seen = {id(entry)}
+        while True:
+            above = self._waiting_by_ref.get(entry.pending.parent)  # type: ignore[arg-type]
+            if above is None or id(above) in seen:
+                break
+            seen.add(id(above))
+            entry = above
+        self._unwait(entry)
+        pending = entry.pending
+        missing = pending.parent
+        if isinstance(missing, tuple):
+            pending.metadata["OTEL_PARENT_SPAN_ID"] = f"{missing[1]:016x}"
+        else:
+            pending.metadata["LANGSMITH_PARENT_RUN_ID"] = missing
+        pending.metadata["OTEL_PARENT_MISSING"] = reason
+        pending.parent = None
+        before = len(ready)
+        self._place_subtree(pending, ready, {})
+        self.released_as_root[reason] += 1
+        logger.warning(
+            "Parent %s of span %s (trace %032x) not seen (%s): sent the span as a LangSmith root "
+            "with %d waiting descendant(s)",
+            metadata_parent(pending.metadata),
+            f"{pending.key[1]:016x}",
+            pending.key[0],
+            reason,
+            len(ready) - before - 1,
+        )
+
+    def _place_subtree(
+        self,
+        root: PendingRun,
+        ready: list[dict[str, Any]],
+        in_batch_children: dict[ParentRef, list[PendingRun]],
+    ) -> None:
+        stack = [root]
+        while stack:
+            pending = stack.pop()
+            self._place(pending)
+            ready.append(pending.run)
+            for ref in (pending.key, pending.run_id):
+                stack.extend(in_batch_children.pop(ref, ()))
+                for entry in self._children.get(ref, [])[:]:
+                    self._unwait(entry)
+                    stack.append(entry.pending)
+
+    def _place(self, pending: PendingRun) -> None:
+        run = pending.run
+        parent = self._placed.get(pending.parent) if pending.parent is not None else None
+        start_us = pending.start_us
+        if pending.dotted_order is not None:
+            dotted_order = pending.dotted_order
+            trace_id = pending.trace_id or pending.run_id
+            parent_run_id = pending.parent_run_id
+            # Only for the project and resource below; the explicit order is trusted as it is.
+            parent = self._placed.get(parent_run_id) if parent_run_id is not None else None
+        elif parent is None:
+            dotted_order = ids.segment(start_us, pending.run_id)
+            trace_id = pending.run_id
+            parent_run_id = None
+        else:
+            # The server rejects a child that starts before its parent (clock skew, explicit
+            # start times): clamp it to the parent's start, as the LangSmith SDK does.
+            start_us = max(start_us, parent.start_us)
+            dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, pending.run_id)}"
+            trace_id = parent.trace_id
+            parent_run_id = parent.run_id
+
+        run["id"] = pending.run_id
+        run["trace_id"] = trace_id
+        run["dotted_order"] = dotted_order
+        if parent_run_id is not None:
+            run["parent_run_id"] = parent_run_id
+        run["start_time"] = ids.iso_time(start_us)
+        if pending.end_us is not None:
+            run["end_time"] = ids.iso_time(max(pending.end_us, start_us))
+        if parent is not None and not pending.project_explicit:
+            run.pop("session_name", None)
+            if parent.session_id is not None:
+                run["session_id"] = parent.session_id
+            if parent.session_name is not None:
+                run["session_name"] = parent.session_name
+        # The resource is the same for every span of a process: say it once per trace, and
+        # again only where it changes (a run below a remote call, say).
+        if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):
+            for key, value in _resource_metadata(pending.resource).items():
+                pending.metadata.setdefault(key, value)
+
+        placed = Placed(
+            run_id=pending.run_id,
+            trace_id=trace_id,
+            dotted_order=dotted_order,
+            start_us=start_us,
+            session_name=run.get("session_name"),
+            session_id=run.get("session_id"),
+            resource=pending.resource,
+        )
+        self._remember(pending.key, placed)
+        self._remember(pending.run_id, placed)
+
+    def _remember(self, ref: ParentRef, placed: Placed) -> None:
+        placed_runs = self._placed
+        placed_runs.pop(ref, None)
+        placed_runs[ref] = placed
+        if len(placed_runs) > self._max_placed:
+            del placed_runs[next(iter(placed_runs))]
+
+
+def metadata_parent(metadata: dict[str, Any]) -> str:
+    """How a released root names its missing parent, for log lines."""
+    span_id = metadata.get("OTEL_PARENT_SPAN_ID")
+    return f"span {span_id}" if span_id is not None else f"run {metadata.get('LANGSMITH_PARENT_RUN_ID')}"

@@ -1,0 +1,139 @@
+"""Span -> run. Each attribute convention has its own module; this one composes them.
+
+The converter decides everything about a run except where it sits in the LangSmith tree: that
+needs the parent's ``dotted_order``, which :mod:`otel_langsmith.assembly` knows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from .. import ids
+from . import events, io, langsmith
+from .pending import OtelKey, ParentRef, PendingRun
+from .run_type import infer_run_type
+from .values import decode_text
+
+__all__ = ["OtelKey", "ParentRef", "PendingRun", "minimal_pending", "span_to_pending"]
+
+
+def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
+    """Convert one finished (or still open) span; ``project`` applies unless the span names one."""
+    context = span.context
+    if context is None:  # only a hand-built ReadableSpan lacks one
+        raise ValueError(f"span {span.name!r} has no context")
+    attributes: Any = span.attributes or {}
+    consumed: set[str] = set()
+    metadata: dict[str, Any] = {}
+
+    identity = langsmith.explicit_identity(attributes)
+    parent = span.parent
+    if identity.run_id is not None:
+        run_id = identity.run_id
+    elif parent is None:
+        run_id = ids.root_run_id(context.trace_id)
+    else:
+        run_id = ids.span_run_id(context.span_id)
+
+    parent_ref: ParentRef | None
+    if identity.dotted_order is not None:
+        parent_ref = None
+    elif identity.parent_run_id is not None:
+        parent_ref = identity.parent_run_id
+    elif identity.trace_id is not None and identity.trace_id != run_id:
+        # A trace named without a parent: the span hangs directly under the trace's root.
+        parent_ref = identity.trace_id
+    elif parent is None:
+        parent_ref = None
+    elif parent.is_remote:
+        # The caller's run lives in another process and no LangSmith context came with it:
+        # this span starts a LangSmith trace of its own, and says where it came from.
+        parent_ref = None
+        metadata["OTEL_PARENT_SPAN_ID"] = f"{parent.span_id:016x}"
+        metadata["OTEL_PARENT_IS_REMOTE"] = True
+    else:
+        parent_ref = (parent.trace_id, parent.span_id)
+
+    name = langsmith.name(attributes) or span.name
+    run: dict[str, Any] = {"name": name, "run_type": infer_run_type(attributes, span.name)}
+
+    run_inputs = io.inputs(attributes, consumed)
+    if run_inputs is not None:
+        run["inputs"] = run_inputs
+    run_outputs = io.outputs(attributes, consumed)
+    if run_outputs is not None:
+        run["outputs"] = run_outputs
+    run_events = events.events(span.events)
+    if run_events:
+        run["events"] = run_events
+    run_error = events.error(span.status, span.events)
+    if run_error is not None:
+        run["error"] = run_error
+    run_tags = langsmith.tags(attributes)
+    if run_tags:
+        run["tags"] = run_tags
+
+    session_name, session_id = langsmith.project(attributes)
+    if session_id is not None:
+        run["session_id"] = session_id
+    if session_name is not None or session_id is None:
+        run["session_name"] = session_name or project
+
+    for key, value in attributes.items():
+        if key not in consumed and not key.startswith(langsmith.PREFIX):
+            metadata[key] = decode_text(value, key) if isinstance(value, bytes) else value
+    metadata.update(langsmith.metadata(attributes))
+    metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
+    metadata["OTEL_SPAN_ID"] = f"{context.span_id:016x}"
+    run["extra"] = {"metadata": metadata}
+
+    start_us = ids.ns_to_us(span.start_time or 0)
+    return PendingRun(
+        key=(context.trace_id, context.span_id),
+        run_id=run_id,
+        parent=parent_ref,
+        start_us=identity.start_us if identity.start_us is not None else start_us,
+        end_us=ids.ns_to_us(span.end_time) if span.end_time is not None else None,
+        run=run,
+        metadata=metadata,
+        resource=span.resource,
+        project_explicit=session_name is not None or session_id is not None,
+        dotted_order=identity.dotted_order,
+        trace_id=identity.trace_id if identity.dotted_order is not None else None,
+        parent_run_id=identity.parent_run_id if identity.dotted_order is not None else None,
+    )
+
+
+def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> PendingRun:
+    """The run of a span whose attributes could not be converted: its place, name and times.
+
+    Used when :func:`span_to_pending` fails on hostile data, so that the tree keeps its shape and
+    the failure shows on the run instead of the run going missing.
+    """
+    context = span.context
+    if context is None:
+        raise ValueError(f"span {span.name!r} has no context")
+    parent = span.parent
+    if parent is None:
+        run_id, parent_ref = ids.root_run_id(context.trace_id), None
+    else:
+        run_id = ids.span_run_id(context.span_id)
+        parent_ref = None if parent.is_remote else (parent.trace_id, parent.span_id)
+    metadata: dict[str, Any] = {
+        "OTEL_TRACE_ID": f"{context.trace_id:032x}",
+        "OTEL_SPAN_ID": f"{context.span_id:016x}",
+        "otel_langsmith_conversion_error": problem,
+    }
+    return PendingRun(
+        key=(context.trace_id, context.span_id),
+        run_id=run_id,
+        parent=parent_ref,
+        start_us=ids.ns_to_us(span.start_time or 0),
+        end_us=ids.ns_to_us(span.end_time) if span.end_time is not None else None,
+        run={"name": str(span.name), "run_type": "chain", "session_name": project, "extra": {"metadata": metadata}},
+        metadata=metadata,
+        resource=span.resource,
+        project_explicit=False,
+    )

@@ -1,0 +1,100 @@
+"""OpenTelemetry ids to LangSmith run ids, and the times and segments of ``dotted_order``.
+
+Times are carried as integer microseconds since the Unix epoch (UTC): LangSmith's resolution, and
+exact, unlike floats. Everything here is pure and cheap, since it runs for every span.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+import uuid
+
+_NS_PER_US = 1_000
+_US_PER_S = 1_000_000
+
+
+def format_uuid(value: int) -> str:
+    """Format a 128-bit integer as a canonical lower-case UUID string.
+
+    Faster than ``str(uuid.UUID(int=value))``, which matters once per span.
+
+    >>> format_uuid(0x0102030405060708)
+    '00000000-0000-0000-0102-030405060708'
+    """
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def root_run_id(otel_trace_id: int) -> str:
+    """The run id of a span with no parent at all: the 16 trace-id bytes read as a UUID."""
+    return format_uuid(otel_trace_id)
+
+
+def span_run_id(otel_span_id: int) -> str:
+    """The run id of every other span: 8 zero bytes then the 8 span-id bytes (LangSmith's own rule)."""
+    return format_uuid(otel_span_id)
+
+
+def normalize_uuid(value: str) -> str:
+    """Canonical form of a UUID given in any form ``uuid.UUID`` accepts; ``ValueError`` otherwise."""
+    return str(uuid.UUID(value.strip()))
+
+
+def ns_to_us(ns: int) -> int:
+    return ns // _NS_PER_US
+
+
+def segment_time(us: int) -> str:
+    """``dotted_order`` time: UTC ``%Y%m%dT%H%M%S%fZ``, always six fractional digits.
+
+    >>> segment_time(1_700_000_000_123_456)
+    '20231114T221320123456Z'
+    """
+    seconds, micros = divmod(us, _US_PER_S)
+    t = time.gmtime(seconds)
+    return f"{t.tm_year:04d}{t.tm_mon:02d}{t.tm_mday:02d}T{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}{micros:06d}Z"
+
+
+def iso_time(us: int) -> str:
+    """ISO-8601 UTC with six fractional digits, as the LangSmith SDK sends run times.
+
+    >>> iso_time(1_700_000_000_000_000)
+    '2023-11-14T22:13:20.000000+00:00'
+    """
+    seconds, micros = divmod(us, _US_PER_S)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d}+00:00"
+    )
+
+
+def segment(us: int, run_id: str) -> str:
+    """One ``dotted_order`` segment: the run's start time, then its id."""
+    return segment_time(us) + run_id
+
+
+_SEGMENT = re.compile(r"(\d{8}T\d{6})(\d{6})Z([0-9a-fA-F-]{36})")
+
+
+def parse_segment(text: str) -> tuple[int, str]:
+    """Split one segment into (start time in microseconds, run id); ``ValueError`` if malformed.
+
+    >>> parse_segment("20231114T221320123456Z00000000-0000-0000-0102-030405060708")
+    (1700000000123456, '00000000-0000-0000-0102-030405060708')
+    """
+    match = _SEGMENT.fullmatch(text)
+    if match is None:
+        raise ValueError(f"malformed dotted_order segment {text!r}")
+    stamp, micros, run_id = match.groups()
+    seconds = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%S"))
+    return seconds * _US_PER_S + int(micros), normalize_uuid(run_id)
+
+
+def parse_dotted_order(text: str) -> list[tuple[int, str]]:
+    """All segments of a ``dotted_order``, root first; ``ValueError`` if any is malformed."""
+    if not text:
+        raise ValueError("empty dotted_order")
+    return [parse_segment(part) for part in text.split(".")]

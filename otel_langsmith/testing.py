@@ -1,0 +1,548 @@
+"""A local LangSmith-compatible ingestion server, for tests and demos.
+
+:class:`LangSmithReceiver` is a real HTTP server on ``127.0.0.1`` (port 0). It serves ``GET /info``,
+``POST /runs/multipart`` (identity, gzip or zstd bodies) and ``POST /runs/batch``, under any path
+prefix (``/api/v1`` included), and checks each request the way LangSmith does: the API key, the part
+layout, the required fields and every ``dotted_order`` rule. One bad run rejects the whole request
+with 400 and the server's message. Accepted posts and patches are merged into runs that tests can
+read as a dict or as a tree.
+
+Example::
+
+    from otel_langsmith.testing import LangSmithReceiver
+
+    with LangSmithReceiver() as receiver:
+        exporter = receiver.exporter()        # a LangSmithSpanExporter pointed at it
+        ...                                   # trace something, then shut the provider down
+        print(receiver.format_tree())
+
+With pytest, the ``langsmith_receiver`` fixture gives a started receiver.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import ids
+from .exporter import LangSmithSpanExporter
+
+try:
+    import zstandard
+except ImportError:  # pragma: no cover - zstd bodies are then refused with 415
+    zstandard = None  # type: ignore[assignment]
+
+__all__ = ["LangSmithReceiver", "ReceivedRequest", "RejectedRequest"]
+
+RUN_TYPES = frozenset({"tool", "chain", "llm", "retriever", "embedding", "prompt", "parser"})
+_FIELDS = {"inputs": dict, "outputs": dict, "events": list, "extra": dict, "error": str, "serialized": dict}
+_PART_NAME = re.compile(r"(?P<op>post|patch|feedback|attachment)\.(?P<id>[0-9a-fA-F-]{36})(?:\.(?P<field>[^.]+))?")
+_SEGMENT = re.compile(r"(\d{8}T\d{6})(\d*)Z([0-9a-fA-F-]{36})")
+
+
+class RejectedRequest(Exception):
+    """A request the server refuses, with its status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class ReceivedRequest:
+    """One request as the receiver saw it."""
+
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+    operations: int
+    body_bytes: int
+    message: str = ""
+
+
+def _server_time(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _parse_time(value: Any, name: str, run_id: str) -> datetime:
+    if not isinstance(value, str):
+        raise RejectedRequest(422, f"invalid '{name}' for run_id:{run_id}: expected an ISO-8601 string")
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise RejectedRequest(422, f"invalid '{name}' for run_id:{run_id}: {value!r}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
+
+
+def check_dotted_order(run: dict[str, Any]) -> None:
+    """LangSmith's ``dotted_order`` rules (reference section 5.4); raises :class:`RejectedRequest`."""
+    run_id, trace_id = run.get("id"), run.get("trace_id")
+    dotted_order, parent_run_id = run.get("dotted_order"), run.get("parent_run_id")
+    if not isinstance(dotted_order, str) or not dotted_order:
+        raise RejectedRequest(400, f"invalid 'dotted_order' for run_id:{run_id}: missing")
+    segments: list[tuple[int, str]] = []
+    for part in dotted_order.split("."):
+        match = _SEGMENT.fullmatch(part)
+        if match is None:
+            raise RejectedRequest(400, f"invalid 'dotted_order': malformed segment {part!r}")
+        stamp, fraction, _segment_id = match.groups()
+        if len(fraction) != 6:
+            raise RejectedRequest(
+                400,
+                f"invalid 'dotted_order': {dotted_order} parsing time \"{stamp}.{fraction}\" as "
+                f'"20060102T150405.000000": cannot parse ".{fraction}" as ".000000"',
+            )
+        segments.append(ids.parse_segment(part))
+    details = f"run_id:{run_id} trace_id:{trace_id} dotted_order:{dotted_order} parent_run_id:{parent_run_id}"
+    if parent_run_id is None and len(segments) != 1:
+        raise RejectedRequest(400, f"dotted_order must contain a single part for root runs for {details}")
+    if parent_run_id is not None and len(segments) < 2:
+        raise RejectedRequest(400, f"dotted_order must contain at least two parts for child runs for {details}")
+    if segments[0][1] != trace_id:
+        raise RejectedRequest(
+            400, f"invalid 'dotted_order': trace_id {trace_id} does not match first part of dotted_order {dotted_order}"
+        )
+    if segments[-1][1] != run_id:
+        raise RejectedRequest(
+            400, f"invalid 'dotted_order': run id {run_id} does not match last part of dotted_order {dotted_order}"
+        )
+    if parent_run_id is not None and segments[-2][1] != parent_run_id:
+        raise RejectedRequest(
+            400,
+            f"invalid 'dotted_order': parent_run_id {parent_run_id} does not match "
+            f"second-to-last part of dotted_order {dotted_order}",
+        )
+    for (parent_us, _), (child_us, _) in itertools.pairwise(segments):
+        if child_us < parent_us:
+            raise RejectedRequest(
+                400,
+                f"dotted_order has timestamp {_server_time(child_us)} earlier than parent timestamp "
+                f"{_server_time(parent_us)}",
+            )
+
+
+def check_run(operation: str, run: dict[str, Any], *, max_age: timedelta | None = None) -> None:
+    """Required fields, types and ``dotted_order`` of one post or patch; raises :class:`RejectedRequest`."""
+    run_id = run.get("id")
+    required: tuple[str, ...] = ("id", "trace_id", "dotted_order")
+    if operation == "post":
+        required += ("name", "run_type", "start_time")
+    for name in required:
+        if run.get(name) in (None, ""):
+            raise RejectedRequest(422, f"{operation} run_id:{run_id} is missing required field '{name}'")
+    for name in ("id", "trace_id", "parent_run_id", "session_id"):
+        value = run.get(name)
+        if value is not None:
+            try:
+                ids.normalize_uuid(str(value))
+            except ValueError:
+                raise RejectedRequest(422, f"invalid '{name}' for run_id:{run_id}: {value!r}") from None
+    if operation == "post" and not (run.get("session_name") or run.get("session_id")):
+        raise RejectedRequest(422, f"post run_id:{run_id} names no project (session_name or session_id)")
+    if "run_type" in run and run["run_type"] not in RUN_TYPES:
+        raise RejectedRequest(422, f"invalid 'run_type' for run_id:{run_id}: {run['run_type']!r}")
+    start = _parse_time(run["start_time"], "start_time", str(run_id)) if "start_time" in run else None
+    if run.get("end_time") is not None:
+        _parse_time(run["end_time"], "end_time", str(run_id))
+    for name, kind in _FIELDS.items():
+        if run.get(name) is not None and not isinstance(run[name], kind):
+            raise RejectedRequest(422, f"invalid '{name}' for run_id:{run_id}: expected {kind.__name__}")
+    if max_age is not None and start is not None and datetime.now(timezone.utc) - start > max_age:
+        raise RejectedRequest(400, f"start_time of run_id:{run_id} is older than {max_age}")
+    check_dotted_order(run)
+
+
+def _header_params(value: str) -> tuple[str, dict[str, str]]:
+    main, *rest = value.split(";")
+    params = {}
+    for item in rest:
+        key, _, raw = item.strip().partition("=")
+        params[key.strip().lower()] = raw.strip().strip('"')
+    return main.strip().lower(), params
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[tuple[str, dict[str, str], bytes]]:
+    """Split a body into (name, headers, payload) with LangSmith's rules on the part layout."""
+    kind, params = _header_params(content_type)
+    boundary = params.get("boundary")
+    if kind != "multipart/form-data" or not boundary:
+        raise RejectedRequest(400, f"expected multipart/form-data with a boundary, got {content_type!r}")
+    delimiter = b"--" + boundary.encode()
+    if not body.startswith(delimiter):
+        raise RejectedRequest(400, "multipart body does not start with the boundary")
+    parts = []
+    position = len(delimiter)
+    while True:
+        if body.startswith(b"--", position):
+            break
+        if not body.startswith(b"\r\n", position):
+            raise RejectedRequest(400, "malformed multipart body: expected CRLF after the boundary")
+        header_end = body.find(b"\r\n\r\n", position + 2)
+        if header_end < 0:
+            raise RejectedRequest(400, "malformed multipart body: part headers never end")
+        headers: dict[str, str] = {}
+        for line in body[position + 2 : header_end].decode("latin-1").split("\r\n"):
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise RejectedRequest(400, f"malformed part header line {line!r}")
+            headers[key.strip().lower()] = value.strip()
+        disposition, disposition_params = _header_params(headers.get("content-disposition", ""))
+        name = disposition_params.get("name")
+        if disposition != "form-data" or not name:
+            raise RejectedRequest(400, "every part needs 'Content-Disposition: form-data; name=...'")
+        if "content-type" not in headers:
+            raise RejectedRequest(400, f"part {name} has no Content-Type")
+        if "content-encoding" in headers:
+            raise RejectedRequest(400, f"part {name}: per-part Content-Encoding is not allowed")
+        _, type_params = _header_params(headers["content-type"])
+        length_text = headers.get("content-length", type_params.get("length"))
+        if length_text is None or not length_text.isdigit():
+            raise RejectedRequest(400, f"part {name} has neither a Content-Length header nor a length parameter")
+        start = header_end + 4
+        end = start + int(length_text)
+        if end > len(body) or not body.startswith(b"\r\n" + delimiter, end):
+            raise RejectedRequest(400, f"part {name}: Content-Length {length_text} does not match its payload")
+        parts.append((name, headers, body[start:end]))
+        position = end + 2 + len(delimiter)
+    return parts
+
+
+def _json(payload: bytes, where: str) -> Any:
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        raise RejectedRequest(422, f"{where}: invalid JSON ({exc})") from None
+
+
+def operations_from_multipart(parts: list[tuple[str, dict[str, str], bytes]]) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, run) pairs with the out-of-band fields put back into each run."""
+    mains: dict[tuple[str, str], dict[str, Any]] = {}
+    fields: dict[tuple[str, str], dict[str, Any]] = {}
+    for name, headers, payload in parts:
+        match = _PART_NAME.fullmatch(name)
+        if match is None:
+            raise RejectedRequest(400, f"invalid part name {name!r}")
+        operation, run_id, field_name = match.group("op"), match.group("id"), match.group("field")
+        if operation in ("feedback", "attachment"):
+            continue
+        if field_name is None:
+            run = _json(payload, name)
+            if not isinstance(run, dict):
+                raise RejectedRequest(422, f"{name}: the run must be a JSON object")
+            if str(run.get("id")) != run_id:
+                raise RejectedRequest(422, f"{name}: id {run.get('id')!r} does not match the part name")
+            if (operation, run_id) in mains:
+                raise RejectedRequest(422, f"{name}: the same operation appears twice in one request")
+            mains[(operation, run_id)] = run
+        else:
+            if field_name not in _FIELDS:
+                raise RejectedRequest(400, f"invalid part name {name!r}: unknown field {field_name!r}")
+            if not headers["content-type"].lower().startswith("application/json"):
+                raise RejectedRequest(400, f"{name}: expected application/json")
+            fields.setdefault((operation, run_id), {})[field_name] = _json(payload, name)
+    for key in fields:
+        if key not in mains:
+            raise RejectedRequest(422, f"{key[0]}.{key[1]}: field parts without the run's own part")
+    return [(op, {**run, **fields.get((op, run_id), {})}) for (op, run_id), run in mains.items()]
+
+
+class LangSmithReceiver:
+    """A LangSmith-compatible ingestion endpoint on loopback. Thread-safe.
+
+    Args:
+        api_key: The key every write must carry as ``x-api-key``.
+        size_limit: Operations per batch, as ``/info`` advertises it.
+        size_limit_bytes: Bytes per batch, as ``/info`` advertises it.
+        zstd: Advertise zstd compression in ``/info``.
+        batch_max_age: ``/runs/batch`` refuses runs that started longer ago than this.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "lsv2-test-key",
+        size_limit: int = 100,
+        size_limit_bytes: int = 20 * 1024 * 1024,
+        zstd: bool = True,
+        batch_max_age: timedelta = timedelta(hours=24),
+    ) -> None:
+        self.api_key = api_key
+        #: What ``GET /info`` answers; set it to None to have ``/info`` answer 404.
+        self.info_body: dict[str, Any] | None = {
+            "version": "otel-langsmith-receiver",
+            "batch_ingest_config": {
+                "use_multipart_endpoint": True,
+                "size_limit": size_limit,
+                "size_limit_bytes": size_limit_bytes,
+            },
+            "instance_flags": {"zstd_compression_enabled": bool(zstd and zstandard is not None)},
+        }
+        self.batch_max_age = batch_max_age
+        self._lock = threading.Condition()
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._early_patches: dict[str, list[dict[str, Any]]] = {}
+        self._requests: list[ReceivedRequest] = []
+        #: Posts of a run id that was already posted.
+        self.duplicate_posts = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LangSmithReceiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without this, Nagle's algorithm and the
+            # client's delayed ACK add ~40 ms to every response.
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: tests read the receiver's records instead."""
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/info") and receiver.info_body is not None:
+                    status, reply = 200, receiver.info_body
+                else:
+                    status, reply = 404, {"error": "Not Found"}
+                receiver._record("GET", self.path, status, dict(self.headers.items()), 0, 0)
+                self._reply(status, reply)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                status, reply = receiver._handle_post(self.path, dict(self.headers.items()), body)
+                self._reply(status, reply)
+
+            def _reply(self, status: int, payload: Any) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="langsmith-receiver", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LangSmithReceiver:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The endpoint to give an exporter (``LANGSMITH_ENDPOINT``)."""
+        if self._server is None:
+            raise RuntimeError("the receiver is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def exporter(self, **options: Any) -> LangSmithSpanExporter:
+        """A :class:`~otel_langsmith.LangSmithSpanExporter` that sends here."""
+        options.setdefault("endpoint", self.url)
+        options.setdefault("api_key", self.api_key)
+        return LangSmithSpanExporter(**options)
+
+    # -- what was received ----------------------------------------------------------------------
+
+    @property
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """Every stored run by id, posts and patches merged."""
+        with self._lock:
+            return {run_id: dict(run) for run_id, run in self._runs.items()}
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def rejected(self) -> list[ReceivedRequest]:
+        """Write requests the receiver refused."""
+        return [r for r in self.requests if r.method == "POST" and r.status >= 400]
+
+    def wait_for_runs(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until at least ``count`` runs are stored; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self._runs) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self._early_patches.clear()
+            self._requests.clear()
+            self.duplicate_posts = 0
+
+    def children(self, run_id: str | None) -> list[dict[str, Any]]:
+        """The runs whose parent is ``run_id`` (roots for None), in LangSmith's order."""
+        runs = self.runs.values()
+        return sorted((r for r in runs if r.get("parent_run_id") == run_id), key=lambda r: r["dotted_order"])
+
+    def roots(self) -> list[dict[str, Any]]:
+        return self.children(None)
+
+    def problems(self) -> list[str]:
+        """Inconsistencies across stored runs: missing parents, wrong trace ids or dotted-order prefixes."""
+        runs = self.runs
+        found = []
+        for run in runs.values():
+            parent_id = run.get("parent_run_id")
+            if parent_id is None:
+                continue
+            parent = runs.get(parent_id)
+            if parent is None:
+                found.append(f"run {run['id']} ({run.get('name')}): parent {parent_id} was never received")
+                continue
+            if run["trace_id"] != parent["trace_id"]:
+                found.append(f"run {run['id']}: trace_id differs from its parent's")
+            if run["dotted_order"].rpartition(".")[0] != parent["dotted_order"]:
+                found.append(f"run {run['id']}: dotted_order does not extend its parent's")
+        return found
+
+    def format_tree(self, *, trace_id: str | None = None) -> str:
+        """An indented outline of the runs: name, run type, duration, status."""
+        by_parent: dict[str | None, list[dict[str, Any]]] = {}
+        for run in sorted(self.runs.values(), key=lambda r: r["dotted_order"]):
+            by_parent.setdefault(run.get("parent_run_id"), []).append(run)
+        lines: list[str] = []
+
+        def walk(run: dict[str, Any], depth: int) -> None:
+            lines.append("  " * depth + _describe(run))
+            for child in by_parent.get(run["id"], []):
+                walk(child, depth + 1)
+
+        for root in by_parent.get(None, []):
+            if trace_id is None or root["trace_id"] == trace_id:
+                walk(root, 0)
+        return "\n".join(lines)
+
+    # -- request handling -----------------------------------------------------------------------
+
+    def _handle_post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        headers = {key.lower(): value for key, value in headers.items()}
+        operations = 0
+        try:
+            if headers.get("x-api-key") != self.api_key:
+                raise RejectedRequest(401, "Unauthorized: missing or invalid x-api-key")
+            route = path.split("?", maxsplit=1)[0].rstrip("/")
+            payload = self._decode(body, headers.get("content-encoding", "identity"))
+            if route.endswith("/runs/multipart"):
+                parts = parse_multipart(payload, headers.get("content-type", ""))
+                ops = operations_from_multipart(parts)
+                max_age = None
+            elif route.endswith("/runs/batch"):
+                ops = self._batch_operations(payload)
+                max_age = self.batch_max_age
+            else:
+                raise RejectedRequest(404, "Not Found")
+            operations = len(ops)
+            for operation, run in ops:
+                check_run(operation, run, max_age=max_age)
+        except RejectedRequest as rejected:
+            self._record("POST", path, rejected.status, headers, operations, len(body), rejected.message)
+            return rejected.status, {"error": rejected.message}
+        with self._lock:
+            for operation, run in ops:
+                self._store(operation, run)
+            self._lock.notify_all()
+        self._record("POST", path, 202, headers, operations, len(body))
+        return 202, {}
+
+    def _decode(self, body: bytes, encoding: str) -> bytes:
+        encoding = encoding.strip().lower()
+        try:
+            if encoding in ("", "identity"):
+                return body
+            if encoding == "gzip":
+                return gzip.decompress(body)
+            if encoding == "zstd" and zstandard is not None:
+                # Frames written by a stream writer carry no content size: read them as a stream.
+                return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(body))
+        except Exception as exc:
+            raise RejectedRequest(400, f"could not decode {encoding} body: {exc}") from None
+        raise RejectedRequest(415, f"unsupported Content-Encoding {encoding!r}")
+
+    @staticmethod
+    def _batch_operations(payload: bytes) -> list[tuple[str, dict[str, Any]]]:
+        document = _json(payload, "/runs/batch body")
+        if not isinstance(document, dict) or not ({"post", "patch"} & document.keys()):
+            raise RejectedRequest(422, "payload must have post and/or patch arrays")
+        ops = []
+        for operation in ("post", "patch"):
+            for run in document.get(operation) or []:
+                if not isinstance(run, dict):
+                    raise RejectedRequest(422, f"{operation}: every run must be an object")
+                ops.append((operation, run))
+        return ops
+
+    def _store(self, operation: str, run: dict[str, Any]) -> None:
+        run_id = str(run["id"])
+        if operation == "post":
+            if run_id in self._runs:
+                self.duplicate_posts += 1
+            stored = {**self._runs.get(run_id, {}), **run}
+            for patch in self._early_patches.pop(run_id, []):
+                _merge_patch(stored, patch)
+            self._runs[run_id] = stored
+        elif run_id in self._runs:
+            _merge_patch(self._runs[run_id], run)
+        else:
+            # Ingestion is asynchronous on the server: a patch may land before its post.
+            self._early_patches.setdefault(run_id, []).append(run)
+
+    def _record(
+        self, method: str, path: str, status: int, headers: dict[str, str], ops: int, size: int, message: str = ""
+    ) -> None:
+        safe = {k.lower(): ("<api key>" if k.lower() == "x-api-key" else v) for k, v in headers.items()}
+        with self._lock:
+            self._requests.append(ReceivedRequest(method, path, status, safe, ops, size, message))
+
+
+def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is not None:
+            stored[key] = value
+
+
+def _describe(run: dict[str, Any]) -> str:
+    start = _parse_time(run["start_time"], "start_time", run["id"])
+    if run.get("end_time"):
+        duration = (_parse_time(run["end_time"], "end_time", run["id"]) - start).total_seconds() * 1000
+        timing = f"{duration:.1f} ms"
+    else:
+        timing = "running"
+    status = "error" if run.get("error") else "ok"
+    if run.get("error"):
+        status += ": " + str(run["error"]).splitlines()[0][:80]
+    return f"{run['name']} [{run['run_type']}] {timing} {status}"

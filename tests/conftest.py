@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+LANGSMITH_ENV = (
+    "LANGSMITH_API_KEY",
+    "LANGSMITH_ENDPOINT",
+    "LANGSMITH_PROJECT",
+    "LANGSMITH_WORKSPACE_ID",
+    "LANGCHAIN_API_KEY",
+    "LANGCHAIN_ENDPOINT",
+    "LANGCHAIN_PROJECT",
+    "LANGCHAIN_WORKSPACE_ID",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real LangSmith through a developer's own environment."""
+    for name in list(os.environ):
+        if name in LANGSMITH_ENV or name.startswith("OTEL_EXPORTER_LANGSMITH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def record_spans() -> Iterator[Callable[[Callable[[Tracer], None]], list[ReadableSpan]]]:
+    """Run a function with a real SDK tracer and return the spans it ended, in end order."""
+    providers: list[TracerProvider] = []
+
+    def record(body: Callable[[Tracer], None], resource: Resource | None = None) -> list[ReadableSpan]:
+        memory = InMemorySpanExporter()
+        provider = TracerProvider(resource=resource or Resource.create({"service.name": "tests"}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        providers.append(provider)
+        body(provider.get_tracer("tests"))
+        return list(memory.get_finished_spans())
+
+    yield record
+    for provider in providers:
+        provider.shutdown()

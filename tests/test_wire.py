@@ -1,0 +1,107 @@
+"""The encoder, byte for byte."""
+
+import json
+
+from otel_langsmith import wire
+from otel_langsmith.testing import operations_from_multipart, parse_multipart
+
+RUN = {
+    "name": "root-chain",
+    "run_type": "chain",
+    "id": "01a2014a-0435-7ca5-b78d-b74335e212e2",
+    "trace_id": "01a2014a-0435-7ca5-b78d-b74335e212e2",
+    "dotted_order": "20261122T032557685039Z01a2014a-0435-7ca5-b78d-b74335e212e2",
+    "start_time": "2026-11-22T03:25:57.685039+00:00",
+    "session_name": "wire-test",
+    "inputs": {"q": "hello"},
+    "events": [],
+    "extra": {"metadata": {"k": 1}},
+    "error": "ValueError('boom')",
+}
+
+
+def test_one_run_is_laid_out_exactly_as_the_sdk_does():
+    body = wire.encode_body([wire.encode_run(RUN, "b0undary")], "b0undary")
+    main = (
+        b'{"name":"root-chain","run_type":"chain","id":"01a2014a-0435-7ca5-b78d-b74335e212e2",'
+        b'"trace_id":"01a2014a-0435-7ca5-b78d-b74335e212e2",'
+        b'"dotted_order":"20261122T032557685039Z01a2014a-0435-7ca5-b78d-b74335e212e2",'
+        b'"start_time":"2026-11-22T03:25:57.685039+00:00","session_name":"wire-test"}'
+    )
+
+    def part(name, payload):
+        return (
+            b"--b0undary\r\n"
+            b'Content-Disposition: form-data; name="' + name.encode() + b'"\r\n'
+            b"Content-Type: application/json\r\n"
+            b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload + b"\r\n"
+        )
+
+    run_id = RUN["id"]
+    expected = (
+        part(f"post.{run_id}", main)
+        + part(f"post.{run_id}.inputs", b'{"q":"hello"}')
+        + part(f"post.{run_id}.events", b"[]")
+        + part(f"post.{run_id}.extra", b'{"metadata":{"k":1}}')
+        + part(f"post.{run_id}.error", b"\"ValueError('boom')\"")
+        + b"--b0undary--\r\n"
+    )
+    assert body == expected
+
+
+def test_patch_operations_use_patch_part_names():
+    segment = wire.encode_run({"id": RUN["id"], "outputs": {"a": 1}}, "x", operation="patch")
+    assert f'name="patch.{RUN["id"]}"'.encode() in segment
+    assert f'name="patch.{RUN["id"]}.outputs"'.encode() in segment
+
+
+def test_hostile_values_are_sanitized_not_raised():
+    hostile = {
+        "id": RUN["id"],
+        "inputs": {
+            "surrogate": "a\ud800b",
+            "huge": 2**80,
+            "nan": float("nan"),
+            "inf": float("-inf"),
+            "bytes": b"\xff",
+            "tuple": (1, 2),
+            "set": {3},
+        },
+    }
+    nested: list = []
+    cursor = nested
+    for _ in range(400):
+        cursor.append([])
+        cursor = cursor[0]
+    hostile["outputs"] = {"deep": nested}
+    body = wire.encode_body([wire.encode_run(hostile, "bnd")], "bnd")
+    ops = operations_from_multipart(parse_multipart(body, wire.content_type("bnd")))
+    ((operation, run),) = ops
+    assert operation == "post"
+    assert run["inputs"] == {
+        "surrogate": "a?b",
+        "huge": str(2**80),
+        "nan": None,
+        "inf": None,
+        "bytes": "\ufffd",
+        "tuple": [1, 2],
+        "set": [3],
+    }
+    depth, value = 0, run["outputs"]["deep"]
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    assert 100 < depth < 400 and isinstance(value, str)
+
+
+def test_batches_respect_operation_and_byte_limits():
+    segments = [b"x" * 10] * 7
+    assert [len(b) for b in wire.batches(segments, max_operations=3, max_bytes=10_000)] == [3, 3, 1]
+    assert [len(b) for b in wire.batches(segments, max_operations=100, max_bytes=25)] == [2, 2, 2, 1]
+    # One segment larger than the byte limit still travels, alone.
+    assert [len(b) for b in wire.batches([b"y" * 50, b"z"], max_operations=100, max_bytes=25)] == [1, 1]
+
+
+def test_dumps_is_compact_json():
+    assert (
+        wire.dumps({"a": [1, "é"]}) == json.dumps({"a": [1, "é"]}, separators=(",", ":"), ensure_ascii=False).encode()
+    )
