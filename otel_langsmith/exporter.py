@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,8 +93,9 @@ class LangSmithSpanExporter(SpanExporter):
         self._shutdown = threading.Event()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Condition()
-        self._spans_received = 0
-        self._conversion_errors = 0
+        # export() may run on several threads at once (SimpleSpanProcessor does that).
+        self._counts_lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
         if not self.settings.api_key:
             logger.info("No LangSmith API key is set (LANGSMITH_API_KEY); requests are sent without one")
         self_ref = weakref.WeakMethod(self._after_fork)
@@ -112,7 +114,7 @@ class LangSmithSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         try:
             pendings = [self._convert(span) for span in spans]
-            self._spans_received += len(spans)
+            self._count("spans_received", len(spans))
             now = time.monotonic()
             ready = self._assembler.add([p for p in pendings if p is not None], now=now)
             ready += self._assembler.expire(now=now)
@@ -128,7 +130,7 @@ class LangSmithSpanExporter(SpanExporter):
         try:
             return span_to_pending(span, project=project)
         except Exception as exc:
-            self._conversion_errors += 1
+            self._count("conversion_errors")
             logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
             try:
                 return minimal_pending(span, project=project, problem=f"{type(exc).__name__}: {exc}")
@@ -169,8 +171,8 @@ class LangSmithSpanExporter(SpanExporter):
         """Counts since construction, for logs and tests."""
         counts = self._delivery.counts
         return {
-            "spans_received": self._spans_received,
-            "conversion_errors": self._conversion_errors,
+            "spans_received": self._counts["spans_received"],
+            "conversion_errors": self._counts["conversion_errors"],
             "runs_exported": counts["runs_exported"],
             "runs_failed": counts["runs_failed"],
             "requests": counts["requests"],
@@ -178,6 +180,10 @@ class LangSmithSpanExporter(SpanExporter):
             "waiting_bytes": self._assembler.waiting_bytes,
             "released_as_root": dict(self._assembler.released_as_root),
         }
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._counts_lock:
+            self._counts[name] += amount
 
     # -- the thread that releases spans whose parent did not arrive in time --------------------
 

@@ -17,24 +17,15 @@ def test_the_demo_prints_the_run_tree_from_the_local_receiver():
     lines = completed.stdout.splitlines()
     assert "6 runs received, 0 requests rejected." in lines
     tree = lines[lines.index("6 runs received, 0 requests rejected.") + 2 :]
-    shape = [
-        (len(line) - len(line.lstrip()), line.split(" [")[0].strip(), line.split("[")[1].split("]")[0]) for line in tree
+    outline = [
+        (len(line) - len(line.lstrip()), line.strip().split(" [")[0], line.split("[")[1].split("]")[0]) for line in tree
     ]
-    assert shape == [
-        (0, "weather-agent", "chain"),
-        (2, "chat gpt-4o-mini", "llm"),
-        (2, "get_weather", "tool"),
-        (4, "GET", "chain"),
-        (2, "calculator", "tool"),
-        (2, "chat gpt-4o-mini", "llm"),
-    ] or shape == [
-        (0, "weather-agent", "chain"),
-        (2, "chat gpt-4o-mini", "llm"),
-        (2, "calculator", "tool"),
-        (2, "get_weather", "tool"),
-        (4, "GET", "chain"),
-        (2, "chat gpt-4o-mini", "llm"),
-    ]
-    calculator = next(line for line in tree if "calculator" in line)
-    assert "error: ZeroDivisionError" in calculator
+    weather = [(2, "get_weather", "tool"), (4, "GET", "chain")]
+    calculator = [(2, "calculator", "tool")]
+    assert len(outline) == 6
+    assert outline[0] == (0, "weather-agent", "chain")
+    assert outline[1] == outline[5] == (2, "chat gpt-4o-mini", "llm")
+    # The two tools run on two threads: siblings follow the order in which they started.
+    assert outline[2:5] in (weather + calculator, calculator + weather)
+    assert "error: ZeroDivisionError" in next(line for line in tree if "calculator" in line)
     assert all(line.endswith(" ok") for line in tree if "calculator" not in line)

@@ -14,11 +14,12 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_langsmith import LangSmithSpanExporter, ids
+from otel_langsmith.convert import run_type
 from otel_langsmith.testing import LangSmithReceiver
 
 
@@ -388,3 +389,45 @@ def test_workspace_id_is_sent_as_tenant_header(langsmith_receiver, workspace, re
     assert post.headers["x-tenant-id"] == workspace
     assert post.headers["user-agent"].startswith("otel-langsmith/")
     exporter.shutdown()
+
+
+def test_a_span_that_cannot_be_converted_still_arrives_in_its_place(langsmith_receiver, monkeypatch, caplog):
+    def broken_rule(attributes, name):
+        if name == "poisoned":
+            raise RuntimeError("a convention bug")
+        return None
+
+    monkeypatch.setattr(run_type, "RULES", [broken_rule, *run_type.RULES])
+    exporter = langsmith_receiver.exporter()
+    provider = make_provider(exporter)
+    tracer = provider.get_tracer("x")
+    with caplog.at_level(logging.ERROR, logger="otel_langsmith"):
+        with tracer.start_as_current_span("root"), tracer.start_as_current_span("poisoned"):
+            pass
+        provider.shutdown()
+    (root,) = langsmith_receiver.roots()
+    (poisoned,) = langsmith_receiver.children(root["id"])
+    assert poisoned["name"] == "poisoned"
+    assert poisoned["extra"]["metadata"]["otel_langsmith_conversion_error"] == "RuntimeError: a convention bug"
+    assert exporter.stats()["conversion_errors"] == 1
+    assert "Could not convert span 'poisoned'" in caplog.text
+
+
+def test_concurrent_exports_from_many_threads(langsmith_receiver):
+    exporter = langsmith_receiver.exporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # calls export() on each ending thread
+    tracer = provider.get_tracer("threads")
+
+    def work(index):
+        with tracer.start_as_current_span(f"root-{index}"):
+            for step in range(5):
+                with tracer.start_as_current_span(f"step-{step}"):
+                    pass
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(work, range(40)))
+    provider.shutdown()
+    assert len(langsmith_receiver.runs) == 40 * 6
+    assert langsmith_receiver.problems() == [] and langsmith_receiver.rejected == []
+    assert exporter.stats()["spans_received"] == 240
