@@ -54,7 +54,7 @@ def realistic_runs(count: int) -> list[dict]:
 
 
 def encode_direct(runs: list[dict], boundary: str) -> bytes:
-    return wire.encode_body([wire.encode_run(run, boundary) for run in runs], boundary)
+    return wire.multipart_body([wire.encode_run(run) for run in runs], boundary)
 
 
 def encode_toolbelt(runs: list[dict], boundary: str) -> bytes:

@@ -4,7 +4,8 @@
 >>> exporter = LangSmithSpanExporter(project="my-app")  # no I/O until the first export
 """
 
+from .delivery import RetryPolicy
 from .exporter import LangSmithSpanExporter
 from .version import __version__
 
-__all__ = ["LangSmithSpanExporter", "__version__"]
+__all__ = ["LangSmithSpanExporter", "RetryPolicy", "__version__"]

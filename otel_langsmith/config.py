@@ -41,6 +41,16 @@ class Settings:
     max_pending_spans: int
     #: How many bytes (estimated, serialized) the waiting spans may hold at once.
     max_pending_bytes: int
+    #: Deadline of one export, retries included, in seconds.
+    export_timeout: float
+    #: ``auto`` (zstd when the server advertises it), ``zstd``, ``gzip`` or ``none``.
+    compression: str
+    #: Bytes of undelivered batches kept in memory for later retries.
+    max_queue_bytes: int
+    #: Directory where undelivered batches survive a restart; None keeps them in memory only.
+    spool_dir: str | None
+    #: Bytes the spool directory may hold.
+    spool_max_bytes: int
 
     def __repr__(self) -> str:
         # The API key must never reach a log line, even through a repr.
@@ -48,7 +58,10 @@ class Settings:
         return (
             f"Settings(api_key=<{key}>, endpoint={self.endpoint!r}, project={self.project!r}, "
             f"workspace_id={self.workspace_id!r}, timeout={self.timeout}, parent_wait={self.parent_wait}, "
-            f"max_pending_spans={self.max_pending_spans}, max_pending_bytes={self.max_pending_bytes})"
+            f"max_pending_spans={self.max_pending_spans}, max_pending_bytes={self.max_pending_bytes}, "
+            f"export_timeout={self.export_timeout}, compression={self.compression!r}, "
+            f"max_queue_bytes={self.max_queue_bytes}, spool_dir={self.spool_dir!r}, "
+            f"spool_max_bytes={self.spool_max_bytes})"
         )
 
     @classmethod
@@ -63,6 +76,11 @@ class Settings:
         parent_wait: float | None = None,
         max_pending_spans: int | None = None,
         max_pending_bytes: int | None = None,
+        export_timeout: float | None = None,
+        compression: str | None = None,
+        max_queue_bytes: int | None = None,
+        spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve every setting: argument, then environment, then default.
@@ -80,6 +98,11 @@ class Settings:
             parent_wait=_option(env, "PARENT_WAIT", parent_wait, 300.0, _non_negative_float),
             max_pending_spans=_option(env, "MAX_PENDING_SPANS", max_pending_spans, 20_000, _positive_int),
             max_pending_bytes=_option(env, "MAX_PENDING_BYTES", max_pending_bytes, 64 * 1024 * 1024, _positive_int),
+            export_timeout=_option(env, "EXPORT_TIMEOUT", export_timeout, 30.0, _positive_float),
+            compression=_option(env, "COMPRESSION", compression, "auto", _compression),
+            max_queue_bytes=_option(env, "MAX_QUEUE_BYTES", max_queue_bytes, 128 * 1024 * 1024, _positive_int),
+            spool_dir=_first(spool_dir, env.get("OTEL_EXPORTER_LANGSMITH_SPOOL_DIR")),
+            spool_max_bytes=_option(env, "SPOOL_MAX_BYTES", spool_max_bytes, 512 * 1024 * 1024, _positive_int),
         )
 
 
@@ -140,6 +163,16 @@ def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a number >= 0")
+    return value
+
+
+COMPRESSIONS = ("auto", "zstd", "gzip", "none")
+
+
+def _compression(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in COMPRESSIONS:
+        raise ValueError(f"must be one of {', '.join(COMPRESSIONS)}")
     return value
 
 

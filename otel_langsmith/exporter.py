@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .assembly import Assembler
 from .config import Settings
 from .convert import PendingRun, minimal_pending, span_to_pending
-from .delivery import Delivery
+from .delivery import Delivery, RetryPolicy
+from .spool import Spool
 from .transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ class LangSmithSpanExporter(SpanExporter):
         parent_wait: Seconds a span waits for its parent (``OTEL_EXPORTER_LANGSMITH_PARENT_WAIT``, 300).
         max_pending_spans: ``OTEL_EXPORTER_LANGSMITH_MAX_PENDING_SPANS`` (20000).
         max_pending_bytes: ``OTEL_EXPORTER_LANGSMITH_MAX_PENDING_BYTES`` (64 MiB).
+        export_timeout: Deadline of one export, retries included, in seconds
+            (``OTEL_EXPORTER_LANGSMITH_EXPORT_TIMEOUT``, 30).
+        compression: ``auto``, ``zstd``, ``gzip`` or ``none`` (``OTEL_EXPORTER_LANGSMITH_COMPRESSION``, auto:
+            zstd when the server advertises it).
+        max_queue_bytes: Undelivered runs kept in memory for retries (``OTEL_EXPORTER_LANGSMITH_MAX_QUEUE_BYTES``,
+            128 MiB); the oldest are dropped, counted and logged beyond it.
+        spool_dir: Keep undelivered runs on disk, sent by this or the next process
+            (``OTEL_EXPORTER_LANGSMITH_SPOOL_DIR``).
+        spool_max_bytes: ``OTEL_EXPORTER_LANGSMITH_SPOOL_MAX_BYTES`` (512 MiB).
+        retry_policy: Backoff of retries (:class:`otel_langsmith.RetryPolicy`).
         session: A ``requests.Session`` to send with (proxies, TLS settings).
     """
 
@@ -69,6 +80,12 @@ class LangSmithSpanExporter(SpanExporter):
         parent_wait: float | None = None,
         max_pending_spans: int | None = None,
         max_pending_bytes: int | None = None,
+        export_timeout: float | None = None,
+        compression: str | None = None,
+        max_queue_bytes: int | None = None,
+        spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
+        retry_policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.settings = Settings.resolve(
@@ -80,6 +97,11 @@ class LangSmithSpanExporter(SpanExporter):
             parent_wait=parent_wait,
             max_pending_spans=max_pending_spans,
             max_pending_bytes=max_pending_bytes,
+            export_timeout=export_timeout,
+            compression=compression,
+            max_queue_bytes=max_queue_bytes,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
         )
         self._transport = Transport(
             endpoint=self.settings.endpoint,
@@ -88,9 +110,21 @@ class LangSmithSpanExporter(SpanExporter):
             timeout=self.settings.timeout,
             session=session,
         )
-        self._delivery = Delivery(self._transport)
-        self._assembler = self._new_assembler()
         self._shutdown = threading.Event()
+        spool = (
+            Spool(self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes) if self.settings.spool_dir else None
+        )
+        self._delivery = Delivery(
+            self._transport,
+            compression=self.settings.compression,
+            export_timeout=self.settings.export_timeout,
+            max_queue_bytes=self.settings.max_queue_bytes,
+            spool=spool,
+            policy=retry_policy or RetryPolicy(),
+            stop=self._shutdown,
+        )
+        self._spool = spool
+        self._assembler = self._new_assembler()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Condition()
         # export() may run on several threads at once (SimpleSpanProcessor does that).
@@ -139,43 +173,61 @@ class LangSmithSpanExporter(SpanExporter):
                 return None
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
-        """Send every span still waiting for its parent, as a root, then close the session."""
+        """Within ``timeout_millis``: send the spans still waiting for a parent (as roots) and what
+        the retry queue holds; spool what cannot be sent (with a spool directory), then close."""
         if self._shutdown.is_set():
             return
         deadline = time.monotonic() + timeout_millis / 1000
+        # Wakes every retry sleep at once: an export stuck in a backoff returns now.
         self._shutdown.set()
         self._wake_reaper(start=False)
         reaper = self._reaper
         if reaper is not None:
             reaper.join(max(0.0, deadline - time.monotonic()))
         try:
-            self._delivery.send(self._assembler.drain("shutdown"))
+            self._delivery.send(self._assembler.drain("shutdown"), deadline=deadline)
+            self._delivery.close(deadline)
         except Exception:
-            logger.exception("LangSmithSpanExporter failed to send waiting spans at shutdown")
+            logger.exception("LangSmithSpanExporter failed to send what it held at shutdown")
         self._transport.close()
-        if self.stats()["runs_failed"]:
-            logger.warning("LangSmithSpanExporter shut down; totals: %s", self.stats())
+        stats = self.stats()
+        if stats["runs_refused"] or stats["runs_dropped"]:
+            logger.warning(
+                "LangSmithSpanExporter shut down having lost runs: %d refused by LangSmith, %d dropped; totals: %s",
+                stats["runs_refused"],
+                stats["runs_dropped"],
+                stats,
+            )
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Send the waiting spans whose wait is over. Spans still waiting for a parent that may yet
-        end stay waiting: sending them now would split their trace."""
+        """Send the waiting spans whose wait is over and the retry queue, within the timeout.
+
+        True when nothing is left to send. Spans still waiting for a parent that may yet end stay
+        waiting: sending them now would split their trace."""
         if self._shutdown.is_set():
             return False
+        deadline = time.monotonic() + timeout_millis / 1000
         try:
-            return self._delivery.send(self._assembler.expire(now=time.monotonic()))
+            sent = self._delivery.send(self._assembler.expire(now=time.monotonic()), deadline=deadline)
+            return self._delivery.flush(deadline) and sent
         except Exception:
             logger.exception("LangSmithSpanExporter failed to flush")
             return False
 
     def stats(self) -> dict[str, Any]:
-        """Counts since construction, for logs and tests."""
+        """Counts since construction: spans in, runs out and where the others went."""
         counts = self._delivery.counts
         return {
             "spans_received": self._counts["spans_received"],
             "conversion_errors": self._counts["conversion_errors"],
             "runs_exported": counts["runs_exported"],
-            "runs_failed": counts["runs_failed"],
+            "runs_retried": counts["runs_retried"],
+            "runs_spooled": counts["runs_spooled"],
+            "runs_truncated": counts["runs_truncated"],
+            "runs_refused": counts["runs_refused"],
+            "runs_dropped": counts["runs_dropped"] + (self._spool.dropped_runs if self._spool else 0),
             "requests": counts["requests"],
+            "queued_runs": self._delivery.queued_runs,
             "waiting": self._assembler.waiting,
             "waiting_bytes": self._assembler.waiting_bytes,
             "released_as_root": dict(self._assembler.released_as_root),
@@ -214,6 +266,7 @@ class LangSmithSpanExporter(SpanExporter):
     def _after_fork(self) -> None:
         # The parent process still owns what it was holding; the child starts empty.
         self._transport.reset_after_fork()
+        self._delivery.reset_after_fork(self.settings.max_queue_bytes)
         self._assembler = self._new_assembler()
         self._reaper = None
         self._reaper_wake = threading.Condition()

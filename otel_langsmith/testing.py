@@ -27,6 +27,7 @@ import json
 import re
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +41,7 @@ try:
 except ImportError:  # pragma: no cover - zstd bodies are then refused with 415
     zstandard = None  # type: ignore[assignment]
 
-__all__ = ["LangSmithReceiver", "ReceivedRequest", "RejectedRequest"]
+__all__ = ["Fault", "LangSmithReceiver", "ReceivedRequest", "RejectedRequest"]
 
 RUN_TYPES = frozenset({"tool", "chain", "llm", "retriever", "embedding", "prompt", "parser"})
 _FIELDS = {"inputs": dict, "outputs": dict, "events": list, "extra": dict, "error": str, "serialized": dict}
@@ -68,6 +69,22 @@ class ReceivedRequest:
     operations: int
     body_bytes: int
     message: str = ""
+
+
+@dataclass
+class Fault:
+    """A planned answer to one write request, for testing delivery.
+
+    With a ``status``, the request is answered with it (after ``delay`` seconds) and not stored;
+    without one, the request is handled normally after ``delay`` seconds. ``drop_connection``
+    closes the connection without any answer.
+    """
+
+    status: int | None = 503
+    retry_after: str | None = None
+    delay: float = 0.0
+    drop_connection: bool = False
+    message: str = "planned fault"
 
 
 def _server_time(us: int) -> str:
@@ -289,6 +306,15 @@ class LangSmithReceiver:
             "instance_flags": {"zstd_compression_enabled": bool(zstd and zstandard is not None)},
         }
         self.batch_max_age = batch_max_age
+        #: Planned answers, one consumed per write request (see :meth:`plan`).
+        self.faults: deque[Fault] = deque()
+        #: Refuse, with 413, any write whose body (as sent, compressed or not) is larger.
+        self.byte_limit: int | None = None
+        #: Refuse, with 400 and a message naming it, any request holding one of these run ids.
+        self.refuse_runs: set[str] = set()
+        #: False: ``/runs/multipart`` answers 404, as on older self-hosted servers.
+        self.multipart_enabled = True
+        self._port = 0
         self._lock = threading.Condition()
         self._runs: dict[str, dict[str, Any]] = {}
         self._early_patches: dict[str, list[dict[str, Any]]] = {}
@@ -300,7 +326,13 @@ class LangSmithReceiver:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def plan(self, *faults: Fault) -> None:
+        """Answer the next write requests with these faults, in order."""
+        with self._lock:
+            self.faults.extend(faults)
+
     def start(self) -> LangSmithReceiver:
+        """Start serving; after a :meth:`stop`, on the same port again (an endpoint coming back)."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -313,8 +345,16 @@ class LangSmithReceiver:
                 """Quiet: tests read the receiver's records instead."""
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/info") and receiver.info_body is not None:
+                route = self.path.split("?", 1)[0].rstrip("/")
+                reply: Any
+                if route.endswith("/info") and receiver.info_body is not None:
                     status, reply = 200, receiver.info_body
+                elif route.endswith("/sessions"):
+                    # Read-only and authenticated: what ``otel-langsmith doctor`` checks a key with.
+                    if self.headers.get("x-api-key") == receiver.api_key:
+                        status, reply = 200, []
+                    else:
+                        status, reply = 401, {"error": "Unauthorized"}
                 else:
                     status, reply = 404, {"error": "Not Found"}
                 receiver._record("GET", self.path, status, dict(self.headers.items()), 0, 0)
@@ -323,18 +363,35 @@ class LangSmithReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                status, reply = receiver._handle_post(self.path, dict(self.headers.items()), body)
+                headers = dict(self.headers.items())
+                with receiver._lock:
+                    fault = receiver.faults.popleft() if receiver.faults else None
+                if fault is not None:
+                    time.sleep(fault.delay)
+                    if fault.drop_connection:
+                        receiver._record("POST", self.path, 0, headers, 0, len(body), "connection dropped")
+                        self.close_connection = True
+                        return
+                    if fault.status is not None:
+                        receiver._record("POST", self.path, fault.status, headers, 0, len(body), fault.message)
+                        extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                        self._reply(fault.status, {"error": fault.message}, extra)
+                        return
+                status, reply = receiver._handle_post(self.path, headers, body)
                 self._reply(status, reply)
 
-            def _reply(self, status: int, payload: Any) -> None:
+            def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._port = server.server_address[1]
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -357,10 +414,10 @@ class LangSmithReceiver:
 
     @property
     def url(self) -> str:
-        """The endpoint to give an exporter (``LANGSMITH_ENDPOINT``)."""
-        if self._server is None:
-            raise RuntimeError("the receiver is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        """The endpoint to give an exporter (``LANGSMITH_ENDPOINT``); it stays the same across a stop."""
+        if not self._port:
+            raise RuntimeError("the receiver was never started")
+        return f"http://127.0.0.1:{self._port}"
 
     def exporter(self, **options: Any) -> LangSmithSpanExporter:
         """A :class:`~otel_langsmith.LangSmithSpanExporter` that sends here."""
@@ -456,7 +513,11 @@ class LangSmithReceiver:
             if headers.get("x-api-key") != self.api_key:
                 raise RejectedRequest(401, "Unauthorized: missing or invalid x-api-key")
             route = path.split("?", maxsplit=1)[0].rstrip("/")
+            if self.byte_limit is not None and len(body) > self.byte_limit:
+                raise RejectedRequest(413, f"Request Entity Too Large: {len(body)} bytes > {self.byte_limit}")
             payload = self._decode(body, headers.get("content-encoding", "identity"))
+            if route.endswith("/runs/multipart") and not self.multipart_enabled:
+                raise RejectedRequest(404, "Not Found")
             if route.endswith("/runs/multipart"):
                 parts = parse_multipart(payload, headers.get("content-type", ""))
                 ops = operations_from_multipart(parts)
@@ -469,6 +530,10 @@ class LangSmithReceiver:
             operations = len(ops)
             for operation, run in ops:
                 check_run(operation, run, max_age=max_age)
+                if str(run["id"]) in self.refuse_runs:
+                    raise RejectedRequest(
+                        400, f"run_id:{run['id']} trace_id:{run['trace_id']} refused by the fault plan"
+                    )
         except RejectedRequest as rejected:
             self._record("POST", path, rejected.status, headers, operations, len(body), rejected.message)
             return rejected.status, {"error": rejected.message}

@@ -7,8 +7,11 @@ traffic (which would feed spans back into the exporter), whichever thread sends 
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,6 +72,28 @@ class ServerInfo:
         )
 
 
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds, from delay-seconds or an HTTP date; None when absent or unreadable.
+
+    >>> parse_retry_after("2.5")
+    2.5
+    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0)
+    10.0
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 def _positive(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
@@ -79,6 +104,8 @@ class Response:
 
     status: int | None
     message: str
+    #: Seconds the server asked to wait (``Retry-After``, as seconds or as an HTTP date).
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -136,19 +163,32 @@ class Transport:
         self._info = info
         return info
 
-    def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
+    def post(self, path: str, body: bytes, headers: dict[str, str], *, timeout: float | None = None) -> Response:
+        """One POST; ``timeout`` (seconds) can only shorten the configured one."""
+        seconds = self._timeout if timeout is None else max(0.001, min(timeout, self._timeout))
         try:
             with suppressed_instrumentation():
                 response = self._get_session().post(
                     f"{self.endpoint}{path}",
                     data=body,
                     headers={**self._headers, **headers},
-                    timeout=self._timeout,
+                    timeout=seconds,
                 )
         except requests.RequestException as exc:
             return Response(None, self._mask(exc))
         message = "" if response.ok else self._mask(response.text[:_MAX_MESSAGE])
-        return Response(response.status_code, message)
+        return Response(response.status_code, message, parse_retry_after(response.headers.get("Retry-After")))
+
+    def get(self, path: str) -> Response:
+        """One GET, for diagnostics."""
+        try:
+            with suppressed_instrumentation():
+                response = self._get_session().get(
+                    f"{self.endpoint}{path}", headers=self._headers, timeout=self._timeout
+                )
+        except requests.RequestException as exc:
+            return Response(None, self._mask(exc))
+        return Response(response.status_code, self._mask(response.text[:_MAX_MESSAGE]))
 
     def close(self) -> None:
         with self._lock:
@@ -160,6 +200,14 @@ class Transport:
         """A child process must not share the parent's pooled sockets."""
         self._lock = threading.Lock()
         self._session = None
+
+    @property
+    def masked_key(self) -> str:
+        """Enough of the key to tell which one it is, never the key."""
+        key = self._api_key
+        if not key:
+            return "not set"
+        return f"{key[:5]}...{key[-4:]}" if len(key) > 12 else "set"
 
     def _mask(self, text: object) -> str:
         message = str(text)

@@ -3,8 +3,8 @@
 Layout (reference ``langsmith-ingest.md`` 1.4-1.6): per run a ``post.{id}`` part with the run minus
 its out-of-band fields, then one part per out-of-band field that is set, each with its own
 ``Content-Disposition``, ``Content-Type`` and ``Content-Length``; CRLF line ends; the body closes with
-``--{boundary}--``. Each run is encoded once into a self-contained segment so that batches can be
-cut by byte size without encoding anything twice.
+``--{boundary}--``. Each run is serialized once into an :class:`EncodedRun`; batches are cut by
+byte size, and bodies for either endpoint assembled, without serializing anything twice.
 
 Writing the layout directly is faster than ``requests_toolbelt.MultipartEncoder``
 (``benchmarks/bench_multipart.py`` measures both), so the toolbelt is not a dependency.
@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -78,56 +79,107 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(_sanitize(value), default=_default)
 
 
-def _part(boundary: bytes, name: str, body: bytes) -> bytes:
-    return b"".join(
-        (
-            b"--",
-            boundary,
-            b'\r\nContent-Disposition: form-data; name="',
-            name.encode(),
-            b'"\r\nContent-Type: application/json\r\nContent-Length: ',
-            str(len(body)).encode(),
-            b"\r\n\r\n",
-            body,
-            b"\r\n",
-        )
-    )
+@dataclass(frozen=True, slots=True)
+class EncodedRun:
+    """One run operation serialized once: its main part and each out-of-band field, as JSON bytes.
+
+    Bodies for either endpoint are assembled from these without encoding anything again.
+    """
+
+    operation: str
+    run_id: str
+    trace_id: str
+    #: (field, payload); the main part has the field "".
+    parts: tuple[tuple[str, bytes], ...]
+
+    @property
+    def size(self) -> int:
+        """Payload bytes, without multipart framing (what ``X-Pre-Compressed-Size`` counts)."""
+        return sum(len(payload) for _, payload in self.parts)
 
 
-def encode_run(run: Mapping[str, Any], boundary: str, *, operation: str = "post") -> bytes:
-    """Every part of one run operation (``post`` or ``patch``), as one segment of a body."""
-    mark = boundary.encode()
-    run_id = run["id"]
+def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
     main = {key: value for key, value in run.items() if key not in _OUT_OF_BAND}
-    parts = [_part(mark, f"{operation}.{run_id}", dumps(main))]
+    parts = [("", dumps(main))]
     for field in OUT_OF_BAND:
         value = run.get(field)
         if value is not None:
-            parts.append(_part(mark, f"{operation}.{run_id}.{field}", dumps(value)))
-    return b"".join(parts)
+            parts.append((field, dumps(value)))
+    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), tuple(parts))
 
 
-def encode_body(segments: Sequence[bytes], boundary: str) -> bytes:
-    """A whole request body from run segments."""
-    return b"".join((*segments, b"--", boundary.encode(), b"--\r\n"))
+# Part framing bytes beyond the payload and the part name: used to budget batches by their real size.
+_FRAMING = len(b'--\r\nContent-Disposition: form-data; name=""\r\nContent-Type: application/json\r\n')
+_FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
 
 
-def batches(segments: Sequence[bytes], *, max_operations: int, max_bytes: int) -> Iterator[list[bytes]]:
-    """Cut segments into batches of at most ``max_operations`` and ``max_bytes``.
+def multipart_size(run: EncodedRun) -> int:
+    """Bytes the run takes in a multipart body (a close upper bound)."""
+    name = len(run.operation) + len(run.run_id) + 1
+    return sum(_FRAMING + name + len(field) + 1 + len(payload) for field, payload in run.parts)
 
-    A segment larger than ``max_bytes`` on its own still forms a batch: shrinking it is the
-    delivery layer's job, not the encoder's.
 
-    >>> [len(b) for b in batches([b"x" * 6] * 5, max_operations=10, max_bytes=13)]
-    [2, 2, 1]
+def multipart_body(runs: Iterable[EncodedRun], boundary: str) -> bytes:
+    """A ``/runs/multipart`` body: per run its main part, then its out-of-band parts."""
+    mark = boundary.encode()
+    chunks: list[bytes] = []
+    for run in runs:
+        prefix = f"{run.operation}.{run.run_id}"
+        for field, payload in run.parts:
+            name = f"{prefix}.{field}" if field else prefix
+            chunks.append(
+                b"".join(
+                    (
+                        b"--",
+                        mark,
+                        b'\r\nContent-Disposition: form-data; name="',
+                        name.encode(),
+                        b'"\r\nContent-Type: application/json\r\nContent-Length: ',
+                        str(len(payload)).encode(),
+                        b"\r\n\r\n",
+                        payload,
+                        b"\r\n",
+                    )
+                )
+            )
+    chunks.append(b"--" + mark + b"--\r\n")
+    return b"".join(chunks)
+
+
+def batch_body(runs: Iterable[EncodedRun]) -> bytes:
+    """A ``/runs/batch`` JSON body: the same runs with their fields put back inline.
+
+    The payloads are spliced, not parsed again: each main part is a JSON object, so its closing
+    brace gives way to the out-of-band fields.
     """
-    batch: list[bytes] = []
+    groups: dict[str, list[bytes]] = {"post": [], "patch": []}
+    for run in runs:
+        main = run.parts[0][1]
+        extra = b"".join(b',"' + field.encode() + b'":' + payload for field, payload in run.parts[1:])
+        if extra and main != b"{}":
+            groups.setdefault(run.operation, []).append(main[:-1] + extra + b"}")
+        elif extra:
+            groups.setdefault(run.operation, []).append(b"{" + extra[1:] + b"}")
+        else:
+            groups.setdefault(run.operation, []).append(main)
+    members = [b'"' + op.encode() + b'":[' + b",".join(items) + b"]" for op, items in groups.items() if items]
+    return b"{" + b",".join(members) + b"}"
+
+
+def batches(runs: Sequence[EncodedRun], *, max_operations: int, max_bytes: int) -> Iterator[list[EncodedRun]]:
+    """Cut runs into batches of at most ``max_operations`` and ``max_bytes`` of multipart body.
+
+    A run larger than ``max_bytes`` on its own still forms a batch: shrinking it is the delivery
+    layer's job, not the encoder's.
+    """
+    batch: list[EncodedRun] = []
     size = 0
-    for segment in segments:
-        if batch and (len(batch) >= max_operations or size + len(segment) > max_bytes):
+    for run in runs:
+        run_size = multipart_size(run)
+        if batch and (len(batch) >= max_operations or size + run_size > max_bytes):
             yield batch
             batch, size = [], 0
-        batch.append(segment)
-        size += len(segment)
+        batch.append(run)
+        size += run_size
     if batch:
         yield batch

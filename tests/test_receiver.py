@@ -45,7 +45,7 @@ def child_run(start=T0 + 5, **changes):
 
 def post(receiver, runs, *, operation="post", encoding=None, key=None, path="/runs/multipart"):
     boundary = wire.new_boundary()
-    body = wire.encode_body([wire.encode_run(r, boundary, operation=operation) for r in runs], boundary)
+    body = wire.multipart_body([wire.encode_run(r, operation=operation) for r in runs], boundary)
     headers = {"Content-Type": wire.content_type(boundary), "x-api-key": key or receiver.api_key}
     if encoding == "gzip":
         body = gzip.compress(body)
@@ -125,10 +125,12 @@ def test_one_bad_run_rejects_the_whole_request(langsmith_receiver, case):
 
 def test_refuses_a_broken_part_layout(langsmith_receiver):
     boundary = "bnd"
-    segment = wire.encode_run(root_run(), boundary).replace(b"Content-Length: ", b"Content-Length: 1", 1)
+    body = wire.multipart_body([wire.encode_run(root_run())], boundary).replace(
+        b"Content-Length: ", b"Content-Length: 1", 1
+    )
     response = requests.post(
         langsmith_receiver.url + "/runs/multipart",
-        data=wire.encode_body([segment], boundary),
+        data=body,
         headers={"Content-Type": wire.content_type(boundary), "x-api-key": langsmith_receiver.api_key},
         timeout=5,
     )

@@ -2,7 +2,7 @@
 
 import json
 
-from otel_langsmith import wire
+from otel_langsmith import ids, wire
 from otel_langsmith.testing import operations_from_multipart, parse_multipart
 
 RUN = {
@@ -21,7 +21,7 @@ RUN = {
 
 
 def test_one_run_is_laid_out_exactly_as_the_sdk_does():
-    body = wire.encode_body([wire.encode_run(RUN, "b0undary")], "b0undary")
+    body = wire.multipart_body([wire.encode_run(RUN)], "b0undary")
     main = (
         b'{"name":"root-chain","run_type":"chain","id":"01a2014a-0435-7ca5-b78d-b74335e212e2",'
         b'"trace_id":"01a2014a-0435-7ca5-b78d-b74335e212e2",'
@@ -50,7 +50,7 @@ def test_one_run_is_laid_out_exactly_as_the_sdk_does():
 
 
 def test_patch_operations_use_patch_part_names():
-    segment = wire.encode_run({"id": RUN["id"], "outputs": {"a": 1}}, "x", operation="patch")
+    segment = wire.multipart_body([wire.encode_run({"id": RUN["id"], "outputs": {"a": 1}}, operation="patch")], "x")
     assert f'name="patch.{RUN["id"]}"'.encode() in segment
     assert f'name="patch.{RUN["id"]}.outputs"'.encode() in segment
 
@@ -74,7 +74,7 @@ def test_hostile_values_are_sanitized_not_raised():
         cursor.append([])
         cursor = cursor[0]
     hostile["outputs"] = {"deep": nested}
-    body = wire.encode_body([wire.encode_run(hostile, "bnd")], "bnd")
+    body = wire.multipart_body([wire.encode_run(hostile)], "bnd")
     ops = operations_from_multipart(parse_multipart(body, wire.content_type("bnd")))
     ((operation, run),) = ops
     assert operation == "post"
@@ -94,11 +94,26 @@ def test_hostile_values_are_sanitized_not_raised():
 
 
 def test_batches_respect_operation_and_byte_limits():
-    segments = [b"x" * 10] * 7
-    assert [len(b) for b in wire.batches(segments, max_operations=3, max_bytes=10_000)] == [3, 3, 1]
-    assert [len(b) for b in wire.batches(segments, max_operations=100, max_bytes=25)] == [2, 2, 2, 1]
-    # One segment larger than the byte limit still travels, alone.
-    assert [len(b) for b in wire.batches([b"y" * 50, b"z"], max_operations=100, max_bytes=25)] == [1, 1]
+    runs = [wire.encode_run({"id": ids.span_run_id(i), "inputs": {"x": "y" * 1000}}) for i in range(7)]
+    size = wire.multipart_size(runs[0])
+    body = wire.multipart_body(runs[:1], wire.new_boundary())
+    assert len(body) - len(b"--") - 32 - len(b"--\r\n") <= size < len(body) + 40  # a close upper bound
+    assert [len(b) for b in wire.batches(runs, max_operations=3, max_bytes=10**6)] == [3, 3, 1]
+    assert [len(b) for b in wire.batches(runs, max_operations=100, max_bytes=2 * size + 1)] == [2, 2, 2, 1]
+    # One run larger than the byte limit still travels, alone.
+    assert [len(b) for b in wire.batches(runs[:2], max_operations=100, max_bytes=size // 2)] == [1, 1]
+
+
+def test_the_batch_endpoint_body_puts_fields_back_inline():
+    encoded = [wire.encode_run(RUN), wire.encode_run({"id": "x", "outputs": {"a": 1}}, operation="patch")]
+    assert json.loads(wire.batch_body(encoded)) == {"post": [RUN], "patch": [{"id": "x", "outputs": {"a": 1}}]}
+
+
+def test_encoded_runs_know_their_payload_size():
+    encoded = wire.encode_run(RUN)
+    assert encoded.size == sum(len(payload) for _, payload in encoded.parts)
+    assert [field for field, _ in encoded.parts] == ["", "inputs", "events", "extra", "error"]
+    assert (encoded.run_id, encoded.trace_id) == (RUN["id"], RUN["trace_id"])
 
 
 def test_dumps_is_compact_json():
