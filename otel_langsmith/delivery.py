@@ -102,6 +102,7 @@ class Delivery:
         self._queue = RetryQueue(max_queue_bytes)
         self._lock = threading.Lock()
         self._wake = threading.Condition()
+        self._retry_lock = threading.Lock()
         self._drainer: threading.Thread | None = None
         self._endpoint_down = False
         self.counts: Counter[str] = Counter()
@@ -346,53 +347,65 @@ class Delivery:
                 return runs, lambda: spool.done(path), lambda: spool.give_back(path)
         return None
 
+    def _retry_kept(self, deadline: float) -> bool | None:
+        """Try the oldest kept batch again. None: nothing is kept; False: not delivered (yet)."""
+        # One retry at a time per process (the background thread or a flush): a flush that finds
+        # nothing left then knows that nothing is in flight either.
+        if not self._retry_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            return self._retry_oldest(deadline)
+        finally:
+            self._retry_lock.release()
+
+    def _retry_oldest(self, deadline: float) -> bool | None:
+        kept = self._next_kept()
+        if kept is None:
+            return None
+        batch, settled, retry = kept
+        try:
+            info = self._transport.info()
+            response = self._post(batch, deadline, info)
+            if not _retryable(response):
+                self._settle(batch, response, deadline, info)
+                settled()
+                return True
+        except Exception:
+            logger.exception("LangSmith retry of %d run(s) failed unexpectedly", len(batch))
+        retry()
+        self._endpoint_down = True
+        return False
+
     def _drain(self) -> None:
         attempt = 0
         # A fresh thread has no OTel context: without this, instrumented HTTP clients would trace
         # the retries (and feed their spans back in).
         with suppressed_instrumentation():
             while not self._stop.is_set():
-                kept = self._next_kept()
-                if kept is None:
+                outcome = self._retry_kept(time.monotonic() + self._export_timeout)
+                if outcome is None:
                     with self._wake:
                         if not len(self._queue) and not self._stop.is_set():
                             # The spool is shared with other processes: look at it again now and then.
                             self._wake.wait(self._policy.max_backoff if self._spool is not None else None)
-                    continue
-                batch, settled, retry = kept
-                try:
-                    info = self._transport.info()
-                    response = self._post(batch, time.monotonic() + self._export_timeout, info)
-                    if _retryable(response):
-                        retry()
-                        self._endpoint_down = True
-                    else:
-                        self._settle(batch, response, time.monotonic() + self._export_timeout, info)
-                        settled()
-                except Exception:
-                    logger.exception("LangSmith retry of %d run(s) failed unexpectedly", len(batch))
-                    retry()
-                    self._endpoint_down = True
-                if self._endpoint_down:
+                elif not outcome:
                     attempt += 1
                     # Not on the condition: new batches kept meanwhile must not cut the backoff short.
                     self._stop.wait(self._policy.backoff(attempt))
                 elif attempt:
                     logger.info("LangSmith is reachable again; sending the kept runs")
+                    self._endpoint_down = False
                     attempt = 0
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def flush(self, deadline: float) -> bool:
-        """Send what is kept in memory, until the deadline; True when nothing is left to send."""
-        info = self._transport.info()
+        """Send what is kept, in memory and in the spool, until the deadline.
+
+        True when nothing is left to send."""
         self._endpoint_down = False
-        while time.monotonic() < deadline:
-            batch = self._queue.take()
-            if batch is None:
-                break
-            if not self._deliver(batch, deadline, info) and self._endpoint_down:
-                break
+        while time.monotonic() < deadline and self._retry_kept(deadline):
+            pass
         return not len(self._queue) and (self._spool is None or self._spool.pending() == 0)
 
     def close(self, deadline: float) -> None:

@@ -223,8 +223,12 @@ class Spool:
             return 0
 
     def pending(self) -> int:
-        """Files waiting (not taken by a process)."""
-        return len(self._files())
+        """Files waiting, and files this process has taken but not settled yet."""
+        mine = f".{os.getpid()}.taken"
+        try:
+            return sum(1 for p in self.directory.iterdir() if p.name.endswith((_SUFFIX, mine)))
+        except FileNotFoundError:
+            return 0
 
     def take(self) -> tuple[Path, list[EncodedRun]] | None:
         """The oldest batch, taken for this process; None when the spool is empty."""

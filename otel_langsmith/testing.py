@@ -69,6 +69,8 @@ class ReceivedRequest:
     operations: int
     body_bytes: int
     message: str = ""
+    #: ``time.monotonic()`` when the request arrived.
+    at: float = 0.0
 
 
 @dataclass
@@ -361,23 +363,25 @@ class LangSmithReceiver:
                 self._reply(status, reply)
 
             def do_POST(self) -> None:
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 headers = dict(self.headers.items())
                 with receiver._lock:
                     fault = receiver.faults.popleft() if receiver.faults else None
-                if fault is not None:
+                if fault is not None and (fault.drop_connection or fault.status is not None):
+                    status = 0 if fault.drop_connection else fault.status or 0
+                    receiver._record("POST", self.path, status, headers, 0, len(body), fault.message, arrived)
                     time.sleep(fault.delay)
                     if fault.drop_connection:
-                        receiver._record("POST", self.path, 0, headers, 0, len(body), "connection dropped")
                         self.close_connection = True
                         return
-                    if fault.status is not None:
-                        receiver._record("POST", self.path, fault.status, headers, 0, len(body), fault.message)
-                        extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                        self._reply(fault.status, {"error": fault.message}, extra)
-                        return
-                status, reply = receiver._handle_post(self.path, headers, body)
+                    extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                    self._reply(status, {"error": fault.message}, extra)
+                    return
+                if fault is not None:
+                    time.sleep(fault.delay)
+                status, reply = receiver._handle_post(self.path, headers, body, arrived)
                 self._reply(status, reply)
 
             def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
@@ -387,8 +391,11 @@ class LangSmithReceiver:
                     self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a slow-response fault): nothing to answer
 
         server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._port = server.server_address[1]
@@ -436,7 +443,7 @@ class LangSmithReceiver:
     @property
     def requests(self) -> list[ReceivedRequest]:
         with self._lock:
-            return list(self._requests)
+            return sorted(self._requests, key=lambda request: request.at)
 
     @property
     def rejected(self) -> list[ReceivedRequest]:
@@ -506,7 +513,7 @@ class LangSmithReceiver:
 
     # -- request handling -----------------------------------------------------------------------
 
-    def _handle_post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+    def _handle_post(self, path: str, headers: dict[str, str], body: bytes, arrived: float) -> tuple[int, Any]:
         headers = {key.lower(): value for key, value in headers.items()}
         operations = 0
         try:
@@ -535,13 +542,13 @@ class LangSmithReceiver:
                         400, f"run_id:{run['id']} trace_id:{run['trace_id']} refused by the fault plan"
                     )
         except RejectedRequest as rejected:
-            self._record("POST", path, rejected.status, headers, operations, len(body), rejected.message)
+            self._record("POST", path, rejected.status, headers, operations, len(body), rejected.message, arrived)
             return rejected.status, {"error": rejected.message}
         with self._lock:
             for operation, run in ops:
                 self._store(operation, run)
             self._lock.notify_all()
-        self._record("POST", path, 202, headers, operations, len(body))
+        self._record("POST", path, 202, headers, operations, len(body), "", arrived)
         return 202, {}
 
     def _decode(self, body: bytes, encoding: str) -> bytes:
@@ -587,11 +594,20 @@ class LangSmithReceiver:
             self._early_patches.setdefault(run_id, []).append(run)
 
     def _record(
-        self, method: str, path: str, status: int, headers: dict[str, str], ops: int, size: int, message: str = ""
+        self,
+        method: str,
+        path: str,
+        status: int,
+        headers: dict[str, str],
+        ops: int,
+        size: int,
+        message: str = "",
+        arrived: float | None = None,
     ) -> None:
         safe = {k.lower(): ("<api key>" if k.lower() == "x-api-key" else v) for k, v in headers.items()}
+        at = time.monotonic() if arrived is None else arrived
         with self._lock:
-            self._requests.append(ReceivedRequest(method, path, status, safe, ops, size, message))
+            self._requests.append(ReceivedRequest(method, path, status, safe, ops, size, message, at))
 
 
 def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> None:
