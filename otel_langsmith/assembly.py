@@ -21,27 +21,40 @@ import orjson
 from opentelemetry.sdk.resources import Resource
 
 from . import ids
-from .convert import ParentRef, PendingRun
+from .convert import PendingRun, RunKey, run_key
 
 logger = logging.getLogger(__name__)
 
-# Placed runs are remembered so that a child arriving after its parent finds it. Two entries per
-# run (OTel key and run id), each a few hundred bytes; children rarely arrive long after their
-# parent, so the oldest are forgotten first.
-DEFAULT_MAX_PLACED = 200_000
+# Placed runs are remembered so that a child arriving after its parent finds it: about 350 bytes a
+# run (its dotted order, most of it). Children rarely arrive long after their parent, so the oldest
+# are forgotten first; this bounds the registry near 20 MiB.
+DEFAULT_MAX_PLACED = 60_000
 
 
 @dataclass(slots=True)
 class Placed:
     """What a child needs of its parent once the parent is placed."""
 
-    run_id: str
-    trace_id: str
     dotted_order: str
     start_us: int
     session_name: str | None
     session_id: str | None
     resource: Resource | None
+
+    @property
+    def run_id(self) -> str:
+        return self.dotted_order[-36:]
+
+    @property
+    def trace_id(self) -> str:
+        # The first segment: 22 characters of time, then the root's id.
+        return self.dotted_order[22:58]
+
+
+def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
+    """The keys a run is known by: its span id and, when it differs, its run id."""
+    key = run_key(pending.run_id)
+    return (pending.span_id,) if key == pending.span_id else (pending.span_id, key)
 
 
 @dataclass(slots=True, eq=False)
@@ -83,11 +96,11 @@ class Assembler:
         self._max_bytes = max_bytes
         self._max_placed = max_placed
         self._lock = threading.Lock()
-        self._placed: dict[ParentRef, Placed] = {}
-        # By the ref they wait for: siblings are released together.
-        self._children: dict[ParentRef, list[_Waiting]] = {}
-        # By their own refs, to find a waiting run's waiting ancestors.
-        self._waiting_by_ref: dict[ParentRef, _Waiting] = {}
+        self._placed: dict[RunKey, Placed] = {}
+        # By the key they wait for: siblings are released together.
+        self._children: dict[RunKey, list[_Waiting]] = {}
+        # By their own keys, to find a waiting run's waiting ancestors.
+        self._waiting_by_ref: dict[RunKey, _Waiting] = {}
         # Arrival order, which is also deadline order (the wait is the same for all).
         self._arrivals: OrderedDict[int, _Waiting] = OrderedDict()
         self._waiting_bytes = 0
@@ -111,20 +124,20 @@ class Assembler:
         """Place what can be placed, keep the rest waiting; release what exceeds the bounds."""
         ready: list[dict[str, Any]] = []
         with self._lock:
-            batch: dict[ParentRef, PendingRun] = {}
+            batch: dict[RunKey, PendingRun] = {}
             items = list(pendings)
             for pending in items:
-                batch[pending.key] = pending
-                batch[pending.run_id] = pending
+                for ref in _refs(pending):
+                    batch[ref] = pending
             placeable: list[PendingRun] = []
             # Children of a parent in the same batch need no size accounting unless the parent waits.
-            in_batch_children: dict[ParentRef, list[PendingRun]] = {}
+            in_batch_children: dict[RunKey, list[PendingRun]] = {}
             for pending in items:
                 parent = pending.parent
                 if parent is None or parent in self._placed:
                     placeable.append(pending)
                 elif parent in batch and batch[parent] is not pending:
-                    in_batch_children.setdefault(batch[parent].key, []).append(pending)
+                    in_batch_children.setdefault(batch[parent].span_id, []).append(pending)
                 else:
                     self._wait(pending, now)
             for pending in placeable:
@@ -159,8 +172,8 @@ class Assembler:
         entry = _Waiting(pending, now + self._max_wait, _estimate_size(pending.run))
         assert pending.parent is not None
         self._children.setdefault(pending.parent, []).append(entry)
-        self._waiting_by_ref[pending.key] = entry
-        self._waiting_by_ref[pending.run_id] = entry
+        for ref in _refs(pending):
+            self._waiting_by_ref[ref] = entry
         self._arrivals[id(entry)] = entry
         self._waiting_bytes += entry.size
 
@@ -168,8 +181,8 @@ class Assembler:
         pending = entry.pending
         del self._arrivals[id(entry)]
         self._waiting_bytes -= entry.size
-        self._waiting_by_ref.pop(pending.key, None)
-        self._waiting_by_ref.pop(pending.run_id, None)
+        for ref in _refs(pending):
+            self._waiting_by_ref.pop(ref, None)
         assert pending.parent is not None
         siblings = self._children.get(pending.parent)
         if siblings is not None:
@@ -191,10 +204,11 @@ class Assembler:
         self._unwait(entry)
         pending = entry.pending
         missing = pending.parent
-        if isinstance(missing, tuple):
-            pending.metadata["OTEL_PARENT_SPAN_ID"] = f"{missing[1]:016x}"
-        else:
-            pending.metadata["LANGSMITH_PARENT_RUN_ID"] = missing
+        assert missing is not None
+        if missing < 1 << 64:
+            pending.metadata["OTEL_PARENT_SPAN_ID"] = f"{missing:016x}"
+        else:  # a run named by an explicit langsmith.span.parent_id
+            pending.metadata["LANGSMITH_PARENT_RUN_ID"] = ids.format_uuid(missing)
         pending.metadata["OTEL_PARENT_MISSING"] = reason
         pending.parent = None
         before = len(ready)
@@ -204,8 +218,8 @@ class Assembler:
             "Parent %s of span %s (trace %032x) not seen (%s): sent the span as a LangSmith root "
             "with %d waiting descendant(s)",
             metadata_parent(pending.metadata),
-            f"{pending.key[1]:016x}",
-            pending.key[0],
+            f"{pending.span_id:016x}",
+            pending.otel_trace_id,
             reason,
             len(ready) - before - 1,
         )
@@ -214,14 +228,14 @@ class Assembler:
         self,
         root: PendingRun,
         ready: list[dict[str, Any]],
-        in_batch_children: dict[ParentRef, list[PendingRun]],
+        in_batch_children: dict[RunKey, list[PendingRun]],
     ) -> None:
         stack = [root]
         while stack:
             pending = stack.pop()
             self._place(pending)
             ready.append(pending.run)
-            for ref in (pending.key, pending.run_id):
+            for ref in _refs(pending):
                 stack.extend(in_batch_children.pop(ref, ()))
                 for entry in self._children.get(ref, [])[:]:
                     self._unwait(entry)
@@ -236,7 +250,7 @@ class Assembler:
             trace_id = pending.trace_id or pending.run_id
             parent_run_id = pending.parent_run_id
             # Only for the project and resource below; the explicit order is trusted as it is.
-            parent = self._placed.get(parent_run_id) if parent_run_id is not None else None
+            parent = self._placed.get(run_key(parent_run_id)) if parent_run_id is not None else None
         elif parent is None:
             dotted_order = ids.segment(start_us, pending.run_id)
             trace_id = pending.run_id
@@ -270,18 +284,16 @@ class Assembler:
                 pending.metadata.setdefault(key, value)
 
         placed = Placed(
-            run_id=pending.run_id,
-            trace_id=trace_id,
             dotted_order=dotted_order,
             start_us=start_us,
             session_name=run.get("session_name"),
             session_id=run.get("session_id"),
             resource=pending.resource,
         )
-        self._remember(pending.key, placed)
-        self._remember(pending.run_id, placed)
+        for ref in _refs(pending):
+            self._remember(ref, placed)
 
-    def _remember(self, ref: ParentRef, placed: Placed) -> None:
+    def _remember(self, ref: RunKey, placed: Placed) -> None:
         placed_runs = self._placed
         placed_runs.pop(ref, None)
         placed_runs[ref] = placed

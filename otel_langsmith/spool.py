@@ -37,8 +37,26 @@ _SUFFIX = ".batch"
 _VERSION = 1
 
 
+# Per-object overhead of a kept run (the EncodedRun, its tuples, one bytes object per part), so that
+# the byte bound is a bound on memory and not only on payload.
+_RUN_OVERHEAD = 200
+_PART_OVERHEAD = 100
+
+
 def batch_size(batch: Batch) -> int:
-    return sum(run.size for run in batch)
+    return sum(run.size + _RUN_OVERHEAD + _PART_OVERHEAD * len(run.parts) for run in batch)
+
+
+def compact(batch: Batch) -> list[EncodedRun]:
+    """Copies whose payloads occupy only their length.
+
+    orjson returns bytes whose allocation keeps its growth buffer (a 2.5 KB document can hold
+    32 KB); that is harmless for a request sent at once, but not for batches kept for minutes.
+    """
+    return [
+        EncodedRun(run.operation, run.run_id, run.trace_id, tuple((f, bytes(memoryview(p))) for f, p in run.parts))
+        for run in batch
+    ]
 
 
 class RetryQueue:
@@ -64,6 +82,7 @@ class RetryQueue:
 
     def put(self, batch: Batch, *, front: bool = False) -> list[Batch]:
         """Queue a batch; returns the batches dropped to make room (oldest first)."""
+        batch = compact(batch)
         size = batch_size(batch)
         dropped: list[Batch] = []
         with self._lock:

@@ -17,9 +17,10 @@ def pending(span_id, parent_span_id=None, *, start=1_000_000, root=False, size=0
     run_id = ids.root_run_id(TRACE) if root else ids.span_run_id(span_id)
     metadata = {}
     return PendingRun(
-        key=(TRACE, span_id),
+        span_id=span_id,
+        otel_trace_id=TRACE,
         run_id=run_id,
-        parent=None if root else (TRACE, parent_span_id),
+        parent=None if root else parent_span_id,
         start_us=start,
         end_us=start + 10,
         run={

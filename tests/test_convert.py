@@ -7,7 +7,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 from otel_langsmith import ids
-from otel_langsmith.convert import span_to_pending
+from otel_langsmith.convert import run_key, span_to_pending
 
 
 def convert(span, project="proj"):
@@ -24,7 +24,7 @@ def test_a_root_and_a_child_get_ids_by_the_design_rules(record_spans):
     assert root_run.run_id == ids.root_run_id(root.context.trace_id)
     assert root_run.parent is None
     assert child_run.run_id == ids.span_run_id(child.context.span_id)
-    assert child_run.parent == (root.context.trace_id, root.context.span_id)
+    assert child_run.parent == root.context.span_id
     assert child_run.metadata["OTEL_TRACE_ID"] == f"{child.context.trace_id:032x}"
     assert child_run.metadata["OTEL_SPAN_ID"] == f"{child.context.span_id:016x}"
     assert child_run.start_us == child.start_time // 1000
@@ -145,7 +145,7 @@ def test_explicit_ids_without_dotted_order_wait_for_the_named_parent(record_span
 
     (span,) = record_spans(body)
     run = convert(span)
-    assert run.run_id == own and run.parent == parent_uuid
+    assert run.run_id == own and run.parent == run_key(parent_uuid)
 
 
 def test_malformed_explicit_ids_are_logged_and_ignored(record_spans, caplog):

@@ -12,11 +12,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import ids
 from . import events, io, langsmith
-from .pending import OtelKey, ParentRef, PendingRun
+from .pending import PendingRun, RunKey, run_key
 from .run_type import infer_run_type
 from .values import decode_text
 
-__all__ = ["OtelKey", "ParentRef", "PendingRun", "minimal_pending", "span_to_pending"]
+__all__ = ["PendingRun", "RunKey", "minimal_pending", "run_key", "span_to_pending"]
 
 
 def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
@@ -37,14 +37,14 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
     else:
         run_id = ids.span_run_id(context.span_id)
 
-    parent_ref: ParentRef | None
+    parent_ref: RunKey | None
     if identity.dotted_order is not None:
         parent_ref = None
     elif identity.parent_run_id is not None:
-        parent_ref = identity.parent_run_id
+        parent_ref = run_key(identity.parent_run_id)
     elif identity.trace_id is not None and identity.trace_id != run_id:
         # A trace named without a parent: the span hangs directly under the trace's root.
-        parent_ref = identity.trace_id
+        parent_ref = run_key(identity.trace_id)
     elif parent is None:
         parent_ref = None
     elif parent.is_remote:
@@ -54,7 +54,7 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
         metadata["OTEL_PARENT_SPAN_ID"] = f"{parent.span_id:016x}"
         metadata["OTEL_PARENT_IS_REMOTE"] = True
     else:
-        parent_ref = (parent.trace_id, parent.span_id)
+        parent_ref = parent.span_id
 
     name = langsmith.name(attributes) or span.name
     run: dict[str, Any] = {"name": name, "run_type": infer_run_type(attributes, span.name)}
@@ -91,7 +91,8 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
 
     start_us = ids.ns_to_us(span.start_time or 0)
     return PendingRun(
-        key=(context.trace_id, context.span_id),
+        span_id=context.span_id,
+        otel_trace_id=context.trace_id,
         run_id=run_id,
         parent=parent_ref,
         start_us=identity.start_us if identity.start_us is not None else start_us,
@@ -120,14 +121,15 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
         run_id, parent_ref = ids.root_run_id(context.trace_id), None
     else:
         run_id = ids.span_run_id(context.span_id)
-        parent_ref = None if parent.is_remote else (parent.trace_id, parent.span_id)
+        parent_ref = None if parent.is_remote else parent.span_id
     metadata: dict[str, Any] = {
         "OTEL_TRACE_ID": f"{context.trace_id:032x}",
         "OTEL_SPAN_ID": f"{context.span_id:016x}",
         "otel_langsmith_conversion_error": problem,
     }
     return PendingRun(
-        key=(context.trace_id, context.span_id),
+        span_id=context.span_id,
+        otel_trace_id=context.trace_id,
         run_id=run_id,
         parent=parent_ref,
         start_us=ids.ns_to_us(span.start_time or 0),

@@ -7,10 +7,15 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 
-#: A span's OpenTelemetry identity: (trace id, span id).
-OtelKey = tuple[int, int]
-#: What a run hangs from: its OTel parent, or a LangSmith run id named by an explicit attribute.
-ParentRef = OtelKey | str
+#: How runs find each other: a run id as a 128-bit integer. A run derived from a span has the span
+#: id as its run id (8 zero bytes, then the span id), so an OTel parent's span id *is* the key of its
+#: run; a root's run is also known by its span id. Integers keep the parent registry small.
+RunKey = int
+
+
+def run_key(run_id: str) -> RunKey:
+    """The key of a canonical run id string (as :func:`otel_langsmith.ids.format_uuid` writes them)."""
+    return int(run_id.replace("-", ""), 16)
 
 
 @dataclass(slots=True, eq=False)
@@ -21,10 +26,12 @@ class PendingRun:
     error, tags, extra, project); ``metadata`` is ``run["extra"]["metadata"]``.
     """
 
-    key: OtelKey
+    #: The span's id, and the OTel trace id (for metadata and log lines).
+    span_id: int
+    otel_trace_id: int
     run_id: str
-    #: None: a LangSmith root. Otherwise the run this one waits for.
-    parent: ParentRef | None
+    #: None: a LangSmith root. Otherwise the key of the run this one waits for.
+    parent: RunKey | None
     start_us: int
     end_us: int | None
     run: dict[str, Any]
