@@ -53,8 +53,7 @@ class Placed:
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
     """The keys a run is known by: its span id and, when it differs, its run id."""
-    key = run_key(pending.run_id)
-    return (pending.span_id,) if key == pending.span_id else (pending.span_id, key)
+    return (pending.span_id,) if pending.key == pending.span_id else (pending.span_id, pending.key)
 
 
 @dataclass(slots=True, eq=False)

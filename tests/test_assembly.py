@@ -20,6 +20,7 @@ def pending(span_id, parent_span_id=None, *, start=1_000_000, root=False, size=0
         span_id=span_id,
         otel_trace_id=TRACE,
         run_id=run_id,
+        key=TRACE if root else span_id,
         parent=None if root else parent_span_id,
         start_us=start,
         end_us=start + 10,

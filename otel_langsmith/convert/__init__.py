@@ -24,18 +24,19 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
     context = span.context
     if context is None:  # only a hand-built ReadableSpan lacks one
         raise ValueError(f"span {span.name!r} has no context")
-    attributes: Any = span.attributes or {}
+    # One copy into a plain dict: every lookup on the SDK's mapping proxy costs several times more.
+    attributes: dict[str, Any] = dict(span.attributes) if span.attributes else {}
     consumed: set[str] = set()
     metadata: dict[str, Any] = {}
 
     identity = langsmith.explicit_identity(attributes)
     parent = span.parent
     if identity.run_id is not None:
-        run_id = identity.run_id
+        run_id, key = identity.run_id, run_key(identity.run_id)
     elif parent is None:
-        run_id = ids.root_run_id(context.trace_id)
+        run_id, key = ids.root_run_id(context.trace_id), context.trace_id
     else:
-        run_id = ids.span_run_id(context.span_id)
+        run_id, key = ids.span_run_id(context.span_id), context.span_id
 
     parent_ref: RunKey | None
     if identity.dotted_order is not None:
@@ -81,9 +82,9 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
     if session_name is not None or session_id is None:
         run["session_name"] = session_name or project
 
-    for key, value in attributes.items():
-        if key not in consumed and not key.startswith(langsmith.PREFIX):
-            metadata[key] = decode_text(value, key) if isinstance(value, bytes) else value
+    for attribute, value in attributes.items():
+        if attribute not in consumed and not attribute.startswith(langsmith.PREFIX):
+            metadata[attribute] = decode_text(value, attribute) if isinstance(value, bytes) else value
     metadata.update(langsmith.metadata(attributes))
     metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
     metadata["OTEL_SPAN_ID"] = f"{context.span_id:016x}"
@@ -94,6 +95,7 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
         span_id=context.span_id,
         otel_trace_id=context.trace_id,
         run_id=run_id,
+        key=key,
         parent=parent_ref,
         start_us=identity.start_us if identity.start_us is not None else start_us,
         end_us=ids.ns_to_us(span.end_time) if span.end_time is not None else None,
@@ -118,9 +120,9 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
         raise ValueError(f"span {span.name!r} has no context")
     parent = span.parent
     if parent is None:
-        run_id, parent_ref = ids.root_run_id(context.trace_id), None
+        run_id, key, parent_ref = ids.root_run_id(context.trace_id), context.trace_id, None
     else:
-        run_id = ids.span_run_id(context.span_id)
+        run_id, key = ids.span_run_id(context.span_id), context.span_id
         parent_ref = None if parent.is_remote else parent.span_id
     metadata: dict[str, Any] = {
         "OTEL_TRACE_ID": f"{context.trace_id:032x}",
@@ -131,6 +133,7 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
         span_id=context.span_id,
         otel_trace_id=context.trace_id,
         run_id=run_id,
+        key=key,
         parent=parent_ref,
         start_us=ids.ns_to_us(span.start_time or 0),
         end_us=ids.ns_to_us(span.end_time) if span.end_time is not None else None,

@@ -30,6 +30,8 @@ class PendingRun:
     span_id: int
     otel_trace_id: int
     run_id: str
+    #: ``run_key(run_id)``, worked out once.
+    key: RunKey
     #: None: a LangSmith root. Otherwise the key of the run this one waits for.
     parent: RunKey | None
     start_us: int
