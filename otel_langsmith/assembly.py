@@ -31,6 +31,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_PLACED = 60_000
 
 
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """What a trace inherits from a caller in another process (LangSmith's distributed tracing)."""
+
+    metadata: dict[str, Any]
+    tags: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class Placed:
     """What a child needs of its parent once the parent is placed."""
@@ -40,6 +48,7 @@ class Placed:
     session_name: str | None
     session_id: str | None
     resource: Resource | None
+    lineage: Lineage | None = None
 
     @property
     def run_id(self) -> str:
@@ -49,6 +58,11 @@ class Placed:
     def trace_id(self) -> str:
         # The first segment: 22 characters of time, then the root's id.
         return self.dotted_order[22:58]
+
+    @property
+    def parent_run_id(self) -> str | None:
+        parent, dot, _ = self.dotted_order.rpartition(".")
+        return parent[-36:] if dot else None
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -241,54 +255,14 @@ class Assembler:
                     stack.append(entry.pending)
 
     def _place(self, pending: PendingRun) -> None:
-        run = pending.run
-        parent = self._placed.get(pending.parent) if pending.parent is not None else None
-        start_us = pending.start_us
         if pending.dotted_order is not None:
-            dotted_order = pending.dotted_order
-            trace_id = pending.trace_id or pending.run_id
-            parent_run_id = pending.parent_run_id
-            # Only for the project and resource below; the explicit order is trusted as it is.
-            parent = self._placed.get(run_key(parent_run_id)) if parent_run_id is not None else None
-        elif parent is None:
-            dotted_order = ids.segment(start_us, pending.run_id)
-            trace_id = pending.run_id
-            parent_run_id = None
+            # The parent matters only for the project and resource: the explicit order is trusted.
+            parent_id = pending.parent_run_id
+            parent = self._placed.get(run_key(parent_id)) if parent_id is not None else None
         else:
-            # The server rejects a child that starts before its parent (clock skew, explicit
-            # start times): clamp it to the parent's start, as the LangSmith SDK does.
-            start_us = max(start_us, parent.start_us)
-            dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, pending.run_id)}"
-            trace_id = parent.trace_id
-            parent_run_id = parent.run_id
-
-        run["id"] = pending.run_id
-        run["trace_id"] = trace_id
-        run["dotted_order"] = dotted_order
-        if parent_run_id is not None:
-            run["parent_run_id"] = parent_run_id
-        run["start_time"] = ids.iso_time(start_us)
-        if pending.end_us is not None:
-            run["end_time"] = ids.iso_time(max(pending.end_us, start_us))
-        if parent is not None and not pending.project_explicit:
-            run.pop("session_name", None)
-            if parent.session_id is not None:
-                run["session_id"] = parent.session_id
-            if parent.session_name is not None:
-                run["session_name"] = parent.session_name
-        # The resource is the same for every span of a process: say it once per trace, and
-        # again only where it changes (a run below a remote call, say).
-        if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):
-            for key, value in _resource_metadata(pending.resource).items():
-                pending.metadata.setdefault(key, value)
-
-        placed = Placed(
-            dotted_order=dotted_order,
-            start_us=start_us,
-            session_name=run.get("session_name"),
-            session_id=run.get("session_id"),
-            resource=pending.resource,
-        )
+            parent = self._placed.get(pending.parent) if pending.parent is not None else None
+        placed = place_pending(pending, parent)
+        fill(pending, placed, parent)
         for ref in _refs(pending):
             self._remember(ref, placed)
 
@@ -298,6 +272,79 @@ class Assembler:
         placed_runs[ref] = placed
         if len(placed_runs) > self._max_placed:
             del placed_runs[next(iter(placed_runs))]
+
+
+def place(
+    run_id: str,
+    start_us: int,
+    parent: Placed | None,
+    *,
+    session_name: str | None,
+    session_id: str | None,
+    project_explicit: bool,
+    resource: Resource | None,
+    dotted_order: str | None = None,
+) -> Placed:
+    """Where a run goes: under ``parent``, or as a root when it is None (D2).
+
+    An explicit ``dotted_order`` is taken as it is. A child that starts before its parent (clock
+    skew, explicit start times) is clamped to its parent's start, which the server would otherwise
+    reject, as the LangSmith SDK does. A child names no project of its own unless it said so.
+    """
+    lineage = parent.lineage if parent is not None else None
+    if dotted_order is None:
+        if parent is None:
+            dotted_order = ids.segment(start_us, run_id)
+        else:
+            start_us = max(start_us, parent.start_us)
+            dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
+    if parent is not None and not project_explicit:
+        session_name, session_id = parent.session_name, parent.session_id
+    return Placed(dotted_order, start_us, session_name, session_id, resource, lineage)
+
+
+def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
+    run = pending.run
+    return place(
+        pending.run_id,
+        pending.start_us,
+        parent,
+        session_name=run.get("session_name"),
+        session_id=run.get("session_id"),
+        project_explicit=pending.project_explicit,
+        resource=pending.resource,
+        dotted_order=pending.dotted_order,
+    )
+
+
+def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
+    """Write a placement into the run: ids, dotted order, times, project, what the trace inherits."""
+    run = pending.run
+    run["id"] = pending.run_id
+    run["trace_id"] = placed.trace_id
+    run["dotted_order"] = placed.dotted_order
+    parent_run_id = placed.parent_run_id
+    if parent_run_id is not None:
+        run["parent_run_id"] = parent_run_id
+    run["start_time"] = ids.iso_time(placed.start_us)
+    if pending.end_us is not None:
+        run["end_time"] = ids.iso_time(max(pending.end_us, placed.start_us))
+    run.pop("session_name", None)
+    run.pop("session_id", None)
+    if placed.session_id is not None:
+        run["session_id"] = placed.session_id
+    if placed.session_name is not None:
+        run["session_name"] = placed.session_name
+    # The resource is the same for every span of a process: say it once per trace, and again only
+    # where it changes (a run below a remote call, say).
+    if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):
+        for key, value in _resource_metadata(pending.resource).items():
+            pending.metadata.setdefault(key, value)
+    if placed.lineage is not None:
+        for key, value in placed.lineage.metadata.items():
+            pending.metadata.setdefault(key, value)
+        if placed.lineage.tags:
+            run["tags"] = sorted({*run.get("tags", ()), *placed.lineage.tags})
 
 
 def metadata_parent(metadata: dict[str, Any]) -> str:
