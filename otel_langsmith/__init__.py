@@ -4,8 +4,18 @@
 >>> exporter = LangSmithSpanExporter(project="my-app")  # no I/O until the first export
 """
 
+from .configuration import configure
 from .delivery import RetryPolicy
 from .exporter import LangSmithSpanExporter
+from .processor import LangSmithSpanProcessor
+from .propagation import LangSmithPropagator
 from .version import __version__
 
-__all__ = ["LangSmithSpanExporter", "RetryPolicy", "__version__"]
+__all__ = [
+    "LangSmithPropagator",
+    "LangSmithSpanExporter",
+    "LangSmithSpanProcessor",
+    "RetryPolicy",
+    "__version__",
+    "configure",
+]

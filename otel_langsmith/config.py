@@ -51,6 +51,12 @@ class Settings:
     spool_dir: str | None
     #: Bytes the spool directory may hold.
     spool_max_bytes: int
+    #: Span processor: seconds between sends of ended spans.
+    flush_interval: float
+    #: Span processor: a span open longer than this (seconds) is posted as in progress.
+    live_after: float
+    #: Span processor: a span still open after this many seconds is forgotten (with a log line).
+    open_span_ttl: float
 
     def __repr__(self) -> str:
         # The API key must never reach a log line, even through a repr.
@@ -61,7 +67,8 @@ class Settings:
             f"max_pending_spans={self.max_pending_spans}, max_pending_bytes={self.max_pending_bytes}, "
             f"export_timeout={self.export_timeout}, compression={self.compression!r}, "
             f"max_queue_bytes={self.max_queue_bytes}, spool_dir={self.spool_dir!r}, "
-            f"spool_max_bytes={self.spool_max_bytes})"
+            f"spool_max_bytes={self.spool_max_bytes}, flush_interval={self.flush_interval}, "
+            f"live_after={self.live_after}, open_span_ttl={self.open_span_ttl})"
         )
 
     @classmethod
@@ -81,6 +88,9 @@ class Settings:
         max_queue_bytes: int | None = None,
         spool_dir: str | None = None,
         spool_max_bytes: int | None = None,
+        flush_interval: float | None = None,
+        live_after: float | None = None,
+        open_span_ttl: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve every setting: argument, then environment, then default.
@@ -103,6 +113,9 @@ class Settings:
             max_queue_bytes=_option(env, "MAX_QUEUE_BYTES", max_queue_bytes, 128 * 1024 * 1024, _positive_int),
             spool_dir=_first(spool_dir, env.get("OTEL_EXPORTER_LANGSMITH_SPOOL_DIR")),
             spool_max_bytes=_option(env, "SPOOL_MAX_BYTES", spool_max_bytes, 512 * 1024 * 1024, _positive_int),
+            flush_interval=_option(env, "FLUSH_INTERVAL", flush_interval, 1.0, _positive_float),
+            live_after=_option(env, "LIVE_AFTER", live_after, 5.0, _non_negative_float),
+            open_span_ttl=_option(env, "OPEN_SPAN_TTL", open_span_ttl, 3600.0, _positive_float),
         )
 
 

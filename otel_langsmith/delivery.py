@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import requests
 
 from . import wire
+from .config import Settings
 from .shrink import shrink_run
 from .spool import Batch, RetryQueue, Spool
 from .transport import Response, ServerInfo, Transport, suppressed_instrumentation
@@ -98,6 +100,42 @@ class Delivery:
         self._warned: set[str] = set()
         self._init_state(max_queue_bytes)
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        stop: threading.Event,
+        retry_policy: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> Delivery:
+        """The transport, spool and delivery that the settings describe. No I/O."""
+        transport = Transport(
+            endpoint=settings.endpoint,
+            api_key=settings.api_key,
+            workspace_id=settings.workspace_id,
+            timeout=settings.timeout,
+            session=session,
+        )
+        spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes) if settings.spool_dir else None
+        return cls(
+            transport,
+            compression=settings.compression,
+            export_timeout=settings.export_timeout,
+            max_queue_bytes=settings.max_queue_bytes,
+            spool=spool,
+            policy=retry_policy or RetryPolicy(),
+            stop=stop,
+        )
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    @property
+    def spool(self) -> Spool | None:
+        return self._spool
+
     def _init_state(self, max_queue_bytes: int) -> None:
         self._queue = RetryQueue(max_queue_bytes)
         self._lock = threading.Lock()
@@ -121,14 +159,16 @@ class Delivery:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    def send(self, runs: Sequence[dict[str, Any]], *, deadline: float | None = None) -> bool:
-        """Send runs; True when all were accepted now. Never raises for the server's answers."""
+    def send(self, runs: Sequence[dict[str, Any]], *, deadline: float | None = None, operation: str = "post") -> bool:
+        """Send runs (as ``post`` or ``patch`` operations); True when all were accepted now.
+
+        Never raises for the server's answers."""
         self._start_drainer_for_spool()
         if not runs:
             return True
         deadline = time.monotonic() + self._export_timeout if deadline is None else deadline
         info = self._transport.info()
-        encoded = [self._encode(run, info.size_limit_bytes) for run in runs]
+        encoded = [self._encode(run, info.size_limit_bytes, operation) for run in runs]
         delivered = True
         for batch in wire.batches(encoded, max_operations=info.size_limit, max_bytes=info.size_limit_bytes):
             if self._endpoint_down:
@@ -140,13 +180,13 @@ class Delivery:
                 delivered = self._deliver(batch, deadline, info) and delivered
         return delivered
 
-    def _encode(self, run: dict[str, Any], max_bytes: int) -> wire.EncodedRun:
-        encoded = wire.encode_run(run)
+    def _encode(self, run: dict[str, Any], max_bytes: int, operation: str) -> wire.EncodedRun:
+        encoded = wire.encode_run(run, operation=operation)
         if wire.multipart_size(encoded) <= max_bytes:
             return encoded
-        return self._shrink(run, max_bytes)
+        return self._shrink(run, max_bytes, operation)
 
-    def _shrink(self, run: dict[str, Any], max_bytes: int) -> wire.EncodedRun:
+    def _shrink(self, run: dict[str, Any], max_bytes: int, operation: str) -> wire.EncodedRun:
         shrunk, originals = shrink_run(run, max_bytes)
         self._count("runs_truncated")
         logger.warning(
@@ -156,7 +196,7 @@ class Delivery:
             max_bytes,
             ", ".join(f"{field} from {size} bytes" for field, size in originals.items()) or "nothing",
         )
-        return wire.encode_run(shrunk)
+        return wire.encode_run(shrunk, operation=operation)
 
     def _deliver(self, batch: Batch, deadline: float, info: ServerInfo) -> bool:
         return self._settle(batch, self._post(batch, deadline, info), deadline, info)
@@ -211,7 +251,7 @@ class Delivery:
         limit = wire.multipart_size(run)
         for _ in range(_SHRINK_ROUNDS):
             limit //= 2
-            smaller = self._shrink(decoded, limit)
+            smaller = self._shrink(decoded, limit, run.operation)
             response = self._post([smaller], deadline, info)
             if response.status != 413:
                 return self._settle([smaller], response, deadline, info)

@@ -19,8 +19,6 @@ from .assembly import Assembler
 from .config import Settings
 from .convert import PendingRun, minimal_pending, span_to_pending
 from .delivery import Delivery, RetryPolicy
-from .spool import Spool
-from .transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -103,27 +101,12 @@ class LangSmithSpanExporter(SpanExporter):
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
         )
-        self._transport = Transport(
-            endpoint=self.settings.endpoint,
-            api_key=self.settings.api_key,
-            workspace_id=self.settings.workspace_id,
-            timeout=self.settings.timeout,
-            session=session,
-        )
         self._shutdown = threading.Event()
-        spool = (
-            Spool(self.settings.spool_dir, max_bytes=self.settings.spool_max_bytes) if self.settings.spool_dir else None
+        self._delivery = Delivery.from_settings(
+            self.settings, stop=self._shutdown, retry_policy=retry_policy, session=session
         )
-        self._delivery = Delivery(
-            self._transport,
-            compression=self.settings.compression,
-            export_timeout=self.settings.export_timeout,
-            max_queue_bytes=self.settings.max_queue_bytes,
-            spool=spool,
-            policy=retry_policy or RetryPolicy(),
-            stop=self._shutdown,
-        )
-        self._spool = spool
+        self._transport = self._delivery.transport
+        self._spool = self._delivery.spool
         self._assembler = self._new_assembler()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Condition()

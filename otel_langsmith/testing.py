@@ -300,8 +300,12 @@ class LangSmithReceiver:
         #: What ``GET /info`` answers; set it to None to have ``/info`` answer 404.
         self.info_body: dict[str, Any] | None = {
             "version": "otel-langsmith-receiver",
+            # Every key of the server's schema: the LangSmith SDK reads them all.
             "batch_ingest_config": {
                 "use_multipart_endpoint": True,
+                "scale_up_qsize_trigger": 1000,
+                "scale_up_nthreads_limit": 16,
+                "scale_down_nempty_trigger": 4,
                 "size_limit": size_limit,
                 "size_limit_bytes": size_limit_bytes,
             },
@@ -320,6 +324,7 @@ class LangSmithReceiver:
         self._lock = threading.Condition()
         self._runs: dict[str, dict[str, Any]] = {}
         self._early_patches: dict[str, list[dict[str, Any]]] = {}
+        self._operations: dict[str, list[str]] = {}
         self._requests: list[ReceivedRequest] = []
         #: Posts of a run id that was already posted.
         self.duplicate_posts = 0
@@ -465,6 +470,7 @@ class LangSmithReceiver:
         with self._lock:
             self._runs.clear()
             self._early_patches.clear()
+            self._operations.clear()
             self._requests.clear()
             self.duplicate_posts = 0
 
@@ -578,8 +584,14 @@ class LangSmithReceiver:
                 ops.append((operation, run))
         return ops
 
+    def operations(self, run_id: str) -> list[str]:
+        """The operations (``post``, ``patch``) accepted for a run, in order: what LangSmith bills."""
+        with self._lock:
+            return list(self._operations.get(run_id, []))
+
     def _store(self, operation: str, run: dict[str, Any]) -> None:
         run_id = str(run["id"])
+        self._operations.setdefault(run_id, []).append(operation)
         if operation == "post":
             if run_id in self._runs:
                 self.duplicate_posts += 1

@@ -1,0 +1,153 @@
+"""LangSmith's distributed-tracing headers as an OpenTelemetry propagator.
+
+``langsmith-trace`` carries the current run's ``dotted_order``; ``baggage`` carries
+``langsmith-metadata`` (URL-quoted compact JSON), ``langsmith-tags`` (URL-quoted, comma-joined) and
+``langsmith-project``, in the layout of the LangSmith SDK's ``RunTree.to_headers()``. With
+``OTEL_PROPAGATORS=tracecontext,baggage,langsmith``, a service traced with OpenTelemetry nests under
+a caller traced with ``@traceable``, and the reverse.
+
+Injecting needs the current span's place in its LangSmith trace, which only
+:class:`~otel_langsmith.LangSmithSpanProcessor` knows (it records it when the span starts).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Protocol
+from urllib.parse import quote, unquote
+
+import orjson
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+
+from . import ids
+from .assembly import Lineage, Placed
+
+logger = logging.getLogger(__name__)
+
+TRACE_HEADER = "langsmith-trace"
+BAGGAGE_HEADER = "baggage"
+_PARENT_KEY = otel_context.create_key("langsmith-parent")
+
+
+class _Registry(Protocol):
+    def placement(self, span_id: int) -> tuple[Placed, dict[str, Any], list[str]] | None: ...
+
+
+# The live span processors, asked where a span sits when its headers are injected.
+_registries: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def register(registry: _Registry) -> None:
+    _registries.add(registry)
+
+
+def remote_parent(context: otel_context.Context | None) -> Placed | None:
+    """The caller's run that :meth:`LangSmithPropagator.extract` put into the context, if any."""
+    value = otel_context.get_value(_PARENT_KEY, context)
+    return value if isinstance(value, Placed) else None
+
+
+def _parse_baggage(values: Iterable[str]) -> dict[str, str]:
+    found = {}
+    for value in values:
+        for item in value.split(","):
+            key, sep, raw = item.strip().partition("=")
+            if sep and key.startswith("langsmith-"):
+                found[key] = unquote(raw.split(";", 1)[0].strip())
+    return found
+
+
+class LangSmithPropagator(TextMapPropagator):
+    """Reads and writes ``langsmith-trace`` and LangSmith's ``baggage`` entries."""
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> otel_context.Context:
+        context = context if context is not None else otel_context.get_current()
+        header = getter.get(carrier, TRACE_HEADER)
+        if not header:
+            return context
+        dotted_order = header[0].strip()
+        try:
+            segments = ids.parse_dotted_order(dotted_order)
+        except ValueError as exc:
+            logger.warning("Ignoring a malformed %s header: %s", TRACE_HEADER, exc)
+            return context
+        baggage = _parse_baggage(getter.get(carrier, BAGGAGE_HEADER) or [])
+        metadata: dict[str, Any] = {}
+        if "langsmith-metadata" in baggage:
+            try:
+                parsed = orjson.loads(baggage["langsmith-metadata"])
+                metadata = parsed if isinstance(parsed, dict) else {}
+            except orjson.JSONDecodeError:
+                logger.warning("Ignoring unreadable langsmith-metadata baggage")
+        tags = tuple(t.strip() for t in baggage.get("langsmith-tags", "").split(",") if t.strip())
+        parent = Placed(
+            dotted_order=".".join(ids.segment(us, run_id) for us, run_id in segments),
+            start_us=segments[-1][0],
+            session_name=baggage.get("langsmith-project") or None,
+            session_id=None,
+            resource=None,
+            lineage=Lineage(metadata, tags) if metadata or tags else None,
+        )
+        return otel_context.set_value(_PARENT_KEY, parent, context)
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        for registry in list(_registries):
+            found = registry.placement(span_context.span_id)
+            if found is not None:
+                break
+        else:
+            logger.debug(
+                "No LangSmith place for span %016x: is LangSmithSpanProcessor installed?", span_context.span_id
+            )
+            return
+        placed, metadata, tags = found
+        setter.set(carrier, TRACE_HEADER, placed.dotted_order)
+        items = []
+        if metadata:
+            items.append("langsmith-metadata=" + quote(orjson.dumps(metadata, default=str).decode()))
+        if tags:
+            items.append("langsmith-tags=" + quote(",".join(tags)))
+        if placed.session_name:
+            items.append("langsmith-project=" + quote(placed.session_name))
+        if not items:
+            return
+        ours = ",".join(items)
+        # The W3C baggage propagator may have written the header already: add to it, not over it.
+        existing = _existing(carrier, BAGGAGE_HEADER)
+        setter.set(carrier, BAGGAGE_HEADER, f"{existing},{ours}" if existing else ours)
+
+    @property
+    def fields(self) -> set[str]:
+        return {TRACE_HEADER, BAGGAGE_HEADER}
+
+
+def _existing(carrier: Any, name: str) -> str | None:
+    if isinstance(carrier, MutableMapping):
+        for key, value in carrier.items():
+            if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+                return value
+    return None
