@@ -42,6 +42,7 @@ test: lint typecheck unit
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_processor.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

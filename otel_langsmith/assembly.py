@@ -109,7 +109,7 @@ class Assembler:
         self._max_bytes = max_bytes
         self._max_placed = max_placed
         self._lock = threading.Lock()
-        self._placed: dict[RunKey, Placed] = {}
+        self._placed: OrderedDict[RunKey, Placed] = OrderedDict()
         # By the key they wait for: siblings are released together.
         self._children: dict[RunKey, list[_Waiting]] = {}
         # By their own keys, to find a waiting run's waiting ancestors.
@@ -268,10 +268,11 @@ class Assembler:
 
     def _remember(self, ref: RunKey, placed: Placed) -> None:
         placed_runs = self._placed
-        placed_runs.pop(ref, None)
         placed_runs[ref] = placed
+        placed_runs.move_to_end(ref)
         if len(placed_runs) > self._max_placed:
-            del placed_runs[next(iter(placed_runs))]
+            # popitem, not del of next(iter()): a dict drained from the front scans its holes.
+            placed_runs.popitem(last=False)
 
 
 def place(

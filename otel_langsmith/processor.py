@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -20,9 +21,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import ids
-from .assembly import DEFAULT_MAX_PLACED, Placed, fill, place
+from .assembly import DEFAULT_MAX_PLACED, Lineage, Placed, fill, place
 from .config import Settings
-from .convert import PendingRun, langsmith, minimal_pending, span_to_pending
+from .convert import langsmith, minimal_pending, run_key, span_to_pending
 from .delivery import Delivery, RetryPolicy
 from .propagation import register, remote_parent
 from .transport import suppressed_instrumentation
@@ -36,12 +37,11 @@ _MAX_OUTBOX = 4096
 @dataclass(slots=True, eq=False)
 class _Open:
     span: Span
+    #: Its ``lineage`` holds what children inherit: a remote caller's metadata and tags, and the
+    #: span's own ``langsmith.metadata.*`` and tags.
     placed: Placed
     parent: Placed | None
     opened: float
-    #: The ``langsmith.metadata.*`` and tags children inherit (from a remote caller, and the span's own).
-    metadata: dict[str, Any] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
     posted: bool = False
 
 
@@ -79,10 +79,12 @@ class LangSmithSpanProcessor(SpanProcessor):
         self._delivery = Delivery.from_settings(
             self.settings, stop=self._stop, retry_policy=retry_policy, session=session
         )
-        self._lock = threading.Condition()
+        # A plain lock under the condition: the default re-entrant one costs more on every span.
+        self._lock = threading.Condition(threading.Lock())
         self._open: dict[int, _Open] = {}
-        # Ended spans, for children that start after their parent ended (and for propagation).
-        self._closed: dict[int, tuple[Placed, dict[str, Any], list[str]]] = {}
+        # Ended spans, for children that start after their parent ended (and for propagation). One
+        # object an entry: the garbage collector walks them all, on the application's time.
+        self._closed: OrderedDict[int, Placed] = OrderedDict()
         self._outbox: list[tuple[ReadableSpan, _Open | None]] = []
         self._flush_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -102,37 +104,27 @@ class LangSmithSpanProcessor(SpanProcessor):
         if not context.trace_flags.sampled or self._stop.is_set():
             return
         attributes = span.attributes or {}
-        identity = langsmith.explicit_identity(attributes) if attributes else langsmith.ExplicitIdentity()
+        # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
+        explicit = bool(attributes) and any(key.startswith(langsmith.PREFIX) for key in attributes)
+        identity = langsmith.explicit_identity(attributes) if explicit else langsmith.ExplicitIdentity()
         parent_span = span.parent
         parent: Placed | None = None
-        inherited_metadata: dict[str, Any] = {}
-        inherited_tags: list[str] = []
         if identity.parent_run_id is not None and identity.dotted_order is None:
-            found = self._closed.get(int(identity.parent_run_id.replace("-", ""), 16))
-            parent = found[0] if found else None
+            parent = self._closed.get(run_key(identity.parent_run_id))
         elif parent_span is None or parent_span.is_remote:
             # A caller in another process may have sent its LangSmith run along (propagation.py).
             parent = remote_parent(parent_context)
-            if parent is not None and parent.lineage is not None:
-                inherited_metadata = dict(parent.lineage.metadata)
-                inherited_tags = list(parent.lineage.tags)
         else:
             with self._lock:
                 above = self._open.get(parent_span.span_id)
-                if above is not None:
-                    parent = above.placed
-                    inherited_metadata, inherited_tags = above.metadata, above.tags
-                else:
-                    closed = self._closed.get(parent_span.span_id)
-                    if closed is not None:
-                        parent, inherited_metadata, inherited_tags = closed
+                parent = above.placed if above is not None else self._closed.get(parent_span.span_id)
         if identity.run_id is not None:
             run_id = identity.run_id
         elif parent_span is None and parent is None:
             run_id = ids.root_run_id(context.trace_id)
         else:
             run_id = ids.span_run_id(context.span_id)
-        session_name, session_id = langsmith.project(attributes) if attributes else (None, None)
+        session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
         placed = place(
             run_id,
             ids.ns_to_us(span.start_time or time.time_ns()),
@@ -143,16 +135,14 @@ class LangSmithSpanProcessor(SpanProcessor):
             resource=span.resource,
             dotted_order=identity.dotted_order,
         )
-        own_metadata = langsmith.metadata(attributes) if attributes else {}
-        own_tags = langsmith.tags(attributes) or [] if attributes else []
-        entry = _Open(
-            span,
-            placed,
-            parent,
-            time.monotonic(),
-            {**inherited_metadata, **own_metadata} if own_metadata else inherited_metadata,
-            sorted({*inherited_tags, *own_tags}) if own_tags else inherited_tags,
-        )
+        if explicit:
+            own_metadata, own_tags = langsmith.metadata(attributes), langsmith.tags(attributes) or []
+            if own_metadata or own_tags:
+                inherited = placed.lineage or Lineage({}, ())
+                placed.lineage = Lineage(
+                    {**inherited.metadata, **own_metadata}, tuple(sorted({*inherited.tags, *own_tags}))
+                )
+        entry = _Open(span, placed, parent, time.monotonic())
         with self._lock:
             self._open[context.span_id] = entry
         self._ensure_thread()
@@ -164,29 +154,28 @@ class LangSmithSpanProcessor(SpanProcessor):
         with self._lock:
             entry = self._open.pop(context.span_id, None)
             if entry is not None:
-                self._remember(context.span_id, (entry.placed, entry.metadata, entry.tags))
+                self._remember(context.span_id, entry.placed)
             self._outbox.append((span, entry))
             if len(self._outbox) >= _MAX_OUTBOX:
                 self._lock.notify_all()
 
-    def placement(self, span_id: int) -> tuple[Placed, dict[str, Any], list[str]] | None:
-        """Where a span sits, with what its children inherit; for the propagator."""
+    def placement(self, span_id: int) -> Placed | None:
+        """Where a span sits, with what its children inherit (``lineage``); for the propagator."""
         with self._lock:
             entry = self._open.get(span_id)
-            if entry is not None:
-                return entry.placed, entry.metadata, entry.tags
-            return self._closed.get(span_id)
+            return entry.placed if entry is not None else self._closed.get(span_id)
 
-    def _remember(self, span_id: int, value: tuple[Placed, dict[str, Any], list[str]]) -> None:
-        self._closed[span_id] = value
+    def _remember(self, span_id: int, placed: Placed) -> None:
+        self._closed[span_id] = placed
         if len(self._closed) > DEFAULT_MAX_PLACED:
-            del self._closed[next(iter(self._closed))]
+            # popitem, not del of next(iter()): a dict drained from the front scans its holes.
+            self._closed.popitem(last=False)
 
     # -- the processor's thread ------------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+        if self._thread is not None:
+            return  # it runs until shutdown (or a fork, which resets it)
         with self._lock:
             if (self._thread is None or not self._thread.is_alive()) and not self._stop.is_set():
                 self._thread = threading.Thread(target=self._run, name="otel-langsmith-processor", daemon=True)
@@ -264,17 +253,9 @@ class LangSmithSpanProcessor(SpanProcessor):
             )
         else:
             placed, parent = entry.placed, entry.parent
-            self._inherit(pending, entry)
         pending.run_id = placed.run_id
         fill(pending, placed, parent)
         return pending.run
-
-    @staticmethod
-    def _inherit(pending: PendingRun, entry: _Open) -> None:
-        for key, value in entry.metadata.items():
-            pending.metadata.setdefault(key, value)
-        if entry.tags:
-            pending.run["tags"] = sorted({*pending.run.get("tags", ()), *entry.tags})
 
     def _evict(self, now: float) -> None:
         # The lock is held.

@@ -41,7 +41,7 @@ _PARENT_KEY = otel_context.create_key("langsmith-parent")
 
 
 class _Registry(Protocol):
-    def placement(self, span_id: int) -> tuple[Placed, dict[str, Any], list[str]] | None: ...
+    def placement(self, span_id: int) -> Placed | None: ...
 
 
 # The live span processors, asked where a span sits when its headers are injected.
@@ -116,15 +116,15 @@ class LangSmithPropagator(TextMapPropagator):
         if not span_context.is_valid:
             return
         for registry in list(_registries):
-            found = registry.placement(span_context.span_id)
-            if found is not None:
+            placed = registry.placement(span_context.span_id)
+            if placed is not None:
                 break
         else:
             logger.debug(
                 "No LangSmith place for span %016x: is LangSmithSpanProcessor installed?", span_context.span_id
             )
             return
-        placed, metadata, tags = found
+        metadata, tags = (placed.lineage.metadata, placed.lineage.tags) if placed.lineage else ({}, ())
         setter.set(carrier, TRACE_HEADER, placed.dotted_order)
         items = []
         if metadata:

@@ -211,6 +211,7 @@ class Transport:
 
     def _mask(self, text: object) -> str:
         message = str(text)
-        if self._api_key and self._api_key in message:
+        # A key too short to be a real one would mask ordinary words instead.
+        if self._api_key and len(self._api_key) >= 8 and self._api_key in message:
             message = message.replace(self._api_key, "<api key>")
         return message
