@@ -306,7 +306,7 @@ def place(
 
 def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
     run = pending.run
-    return place(
+    placed = place(
         pending.run_id,
         pending.start_us,
         parent,
@@ -316,6 +316,15 @@ def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
         resource=pending.resource,
         dotted_order=pending.dotted_order,
     )
+    if pending.inherit:
+        placed.lineage = inherit(placed.lineage, pending.inherit, ())
+    return placed
+
+
+def inherit(lineage: Lineage | None, metadata: dict[str, Any], tags: tuple[str, ...]) -> Lineage:
+    """A lineage with more metadata and tags (the closer run's values win)."""
+    base = lineage or Lineage({}, ())
+    return Lineage({**base.metadata, **metadata}, tuple(sorted({*base.tags, *tags})))
 
 
 def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:

@@ -57,6 +57,9 @@ class Settings:
     live_after: float
     #: Span processor: a span still open after this many seconds is forgotten (with a log line).
     open_span_ttl: float
+    #: Send ``{}`` instead of inputs / outputs (``LANGSMITH_HIDE_INPUTS`` / ``LANGSMITH_HIDE_OUTPUTS``).
+    hide_inputs: bool = False
+    hide_outputs: bool = False
 
     def __repr__(self) -> str:
         # The API key must never reach a log line, even through a repr.
@@ -91,6 +94,8 @@ class Settings:
         flush_interval: float | None = None,
         live_after: float | None = None,
         open_span_ttl: float | None = None,
+        hide_inputs: bool | None = None,
+        hide_outputs: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve every setting: argument, then environment, then default.
@@ -116,6 +121,8 @@ class Settings:
             flush_interval=_option(env, "FLUSH_INTERVAL", flush_interval, 1.0, _positive_float),
             live_after=_option(env, "LIVE_AFTER", live_after, 5.0, _non_negative_float),
             open_span_ttl=_option(env, "OPEN_SPAN_TTL", open_span_ttl, 3600.0, _positive_float),
+            hide_inputs=hide_inputs if hide_inputs is not None else _flag(_langsmith_env(env, "HIDE_INPUTS")),
+            hide_outputs=hide_outputs if hide_outputs is not None else _flag(_langsmith_env(env, "HIDE_OUTPUTS")),
         )
 
 
@@ -177,6 +184,10 @@ def _non_negative_float(raw: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise ValueError("must be a number >= 0")
     return value
+
+
+def _flag(raw: str | None) -> bool:
+    return raw is not None and raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 COMPRESSIONS = ("auto", "zstd", "gzip", "none")

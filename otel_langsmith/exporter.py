@@ -18,7 +18,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .assembly import Assembler
 from .config import Settings
 from .convert import PendingRun, minimal_pending, span_to_pending
+from .convert.redact import Hook, Redaction
 from .delivery import Delivery, RetryPolicy
+from .logs import STORE
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ class LangSmithSpanExporter(SpanExporter):
             (``OTEL_EXPORTER_LANGSMITH_SPOOL_DIR``).
         spool_max_bytes: ``OTEL_EXPORTER_LANGSMITH_SPOOL_MAX_BYTES`` (512 MiB).
         retry_policy: Backoff of retries (:class:`otel_langsmith.RetryPolicy`).
+        hide_inputs: Send ``{}`` as every run's inputs (``LANGSMITH_HIDE_INPUTS``).
+        hide_outputs: Send ``{}`` as every run's outputs (``LANGSMITH_HIDE_OUTPUTS``).
+        process_inputs: ``inputs -> inputs | None``, to redact or transform them (None drops them).
+        process_outputs: The same for outputs.
         session: A ``requests.Session`` to send with (proxies, TLS settings).
     """
 
@@ -84,6 +90,10 @@ class LangSmithSpanExporter(SpanExporter):
         spool_dir: str | None = None,
         spool_max_bytes: int | None = None,
         retry_policy: RetryPolicy | None = None,
+        hide_inputs: bool | None = None,
+        hide_outputs: bool | None = None,
+        process_inputs: Hook | None = None,
+        process_outputs: Hook | None = None,
         session: requests.Session | None = None,
     ) -> None:
         self.settings = Settings.resolve(
@@ -100,6 +110,11 @@ class LangSmithSpanExporter(SpanExporter):
             max_queue_bytes=max_queue_bytes,
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
+            hide_inputs=hide_inputs,
+            hide_outputs=hide_outputs,
+        )
+        self._redaction = Redaction(
+            self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs
         )
         self._shutdown = threading.Event()
         self._delivery = Delivery.from_settings(
@@ -145,7 +160,11 @@ class LangSmithSpanExporter(SpanExporter):
     def _convert(self, span: ReadableSpan) -> PendingRun | None:
         project = self.settings.project
         try:
-            return span_to_pending(span, project=project)
+            logs = STORE.take(span.context.span_id) if span.context is not None else []
+            pending = span_to_pending(span, project=project, logs=logs)
+            if self._redaction.active:
+                self._redaction.apply(pending.run)
+            return pending
         except Exception as exc:
             self._count("conversion_errors")
             logger.exception("Could not convert span %r; sending its name, place and times only", span.name)

@@ -21,10 +21,12 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from . import ids
-from .assembly import DEFAULT_MAX_PLACED, Lineage, Placed, fill, place
+from .assembly import DEFAULT_MAX_PLACED, Placed, fill, inherit, place
 from .config import Settings
-from .convert import langsmith, minimal_pending, run_key, span_to_pending
+from .convert import components, langsmith, minimal_pending, run_key, span_to_pending
+from .convert.redact import Hook, Redaction
 from .delivery import Delivery, RetryPolicy
+from .logs import STORE
 from .propagation import register, remote_parent
 from .transport import suppressed_instrumentation
 
@@ -69,11 +71,16 @@ class LangSmithSpanProcessor(SpanProcessor):
         live_after: float | None = None,
         open_span_ttl: float | None = None,
         retry_policy: RetryPolicy | None = None,
+        process_inputs: Hook | None = None,
+        process_outputs: Hook | None = None,
         session: requests.Session | None = None,
         **options: Any,
     ) -> None:
         self.settings = Settings.resolve(
             flush_interval=flush_interval, live_after=live_after, open_span_ttl=open_span_ttl, **options
+        )
+        self._redaction = Redaction(
+            self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs
         )
         self._stop = threading.Event()
         self._delivery = Delivery.from_settings(
@@ -135,13 +142,14 @@ class LangSmithSpanProcessor(SpanProcessor):
             resource=span.resource,
             dotted_order=identity.dotted_order,
         )
-        if explicit:
-            own_metadata, own_tags = langsmith.metadata(attributes), langsmith.tags(attributes) or []
+        if attributes:
+            own_metadata = components.thread(attributes, {})
+            own_tags: list[str] = []
+            if explicit:
+                own_metadata.update(langsmith.metadata(attributes))
+                own_tags = langsmith.tags(attributes) or []
             if own_metadata or own_tags:
-                inherited = placed.lineage or Lineage({}, ())
-                placed.lineage = Lineage(
-                    {**inherited.metadata, **own_metadata}, tuple(sorted({*inherited.tags, *own_tags}))
-                )
+                placed.lineage = inherit(placed.lineage, own_metadata, tuple(own_tags))
         entry = _Open(span, placed, parent, time.monotonic())
         with self._lock:
             self._open[context.span_id] = entry
@@ -229,7 +237,10 @@ class LangSmithSpanProcessor(SpanProcessor):
     def _run_of(self, span: ReadableSpan, entry: _Open | None) -> dict[str, Any] | None:
         project = self.settings.project
         try:
-            pending = span_to_pending(span, project=project)
+            context = span.context
+            # A live span is read again when it ends: its log records stay until then.
+            logs = STORE.take(context.span_id, keep=span.end_time is None) if context is not None else []
+            pending = span_to_pending(span, project=project, logs=logs)
         except Exception as exc:
             # A live span can change while it is read; a hostile one can break a convention.
             logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
@@ -255,6 +266,8 @@ class LangSmithSpanProcessor(SpanProcessor):
             placed, parent = entry.placed, entry.parent
         pending.run_id = placed.run_id
         fill(pending, placed, parent)
+        if self._redaction.active:
+            self._redaction.apply(pending.run)
         return pending.run
 
     def _evict(self, now: float) -> None:

@@ -6,12 +6,14 @@ needs the parent's ``dotted_order``, which :mod:`otel_langsmith.assembly` knows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import ids
-from . import events, io, langsmith
+from . import components, events, io, langsmith, llm
+from .llm import GenAIEvent
 from .pending import PendingRun, RunKey, run_key
 from .run_type import infer_run_type
 from .values import decode_text
@@ -19,8 +21,11 @@ from .values import decode_text
 __all__ = ["PendingRun", "RunKey", "minimal_pending", "run_key", "span_to_pending"]
 
 
-def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
-    """Convert one finished (or still open) span; ``project`` applies unless the span names one."""
+def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEvent] = ()) -> PendingRun:
+    """Convert one finished (or still open) span; ``project`` applies unless the span names one.
+
+    ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith.logs`).
+    """
     context = span.context
     if context is None:  # only a hand-built ReadableSpan lacks one
         raise ValueError(f"span {span.name!r} has no context")
@@ -57,22 +62,53 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
     else:
         parent_ref = parent.span_id
 
-    name = langsmith.name(attributes) or span.name
-    run: dict[str, Any] = {"name": name, "run_type": infer_run_type(attributes, span.name)}
+    run_type = infer_run_type(attributes, span.name)
+    name = (
+        langsmith.name(attributes)
+        or (components.tool_name(attributes) if run_type == "tool" else None)
+        or _text(attributes.get("traceloop.entity.name"))
+        or span.name
+    )
+    run: dict[str, Any] = {"name": name, "run_type": run_type}
 
-    run_inputs = io.inputs(attributes, consumed)
-    if run_inputs is not None:
-        run["inputs"] = run_inputs
-    run_outputs = io.outputs(attributes, consumed)
-    if run_outputs is not None:
-        run["outputs"] = run_outputs
+    # LangSmith's own attributes hold the whole inputs and outputs: they win.
+    native_inputs = io.first(attributes, io.NATIVE_INPUT_KEYS, "input", consumed)
+    if native_inputs is not None:
+        run["inputs"] = native_inputs
+    native_outputs = io.first(attributes, io.NATIVE_OUTPUT_KEYS, "output", consumed)
+    if native_outputs is not None:
+        run["outputs"] = native_outputs
     run_events = events.events(span.events)
     if run_events:
         run["events"] = run_events
+    if run_type == "llm":
+        call = llm.extract(attributes, span.events, logs, span.start_time or 0, consumed)
+        llm.apply(call, run, metadata)
+        if call.input_messages is not None or call.output_messages is not None:
+            # The raw request and response they were rebuilt from would only repeat them.
+            consumed.update(("input.value", "input.mime_type", "output.value", "output.mime_type"))
+    elif run_type == "tool":
+        components.tool(attributes, run, metadata, consumed)
+    elif run_type == "retriever":
+        components.retriever(attributes, run, consumed)
+    elif run_type == "embedding":
+        components.embedding(attributes, run, consumed)
+        llm.apply(llm.extract(attributes, span.events, logs, span.start_time or 0, consumed), run, metadata)
+    if "inputs" not in run:
+        generic_inputs = io.first(attributes, io.INPUT_KEYS, "input", consumed)
+        if generic_inputs is not None:
+            run["inputs"] = generic_inputs
+    if "outputs" not in run:
+        generic_outputs = io.first(attributes, io.OUTPUT_KEYS, "output", consumed)
+        if generic_outputs is not None:
+            run["outputs"] = generic_outputs
     run_error = events.error(span.status, span.events)
     if run_error is not None:
         run["error"] = run_error
-    run_tags = langsmith.tags(attributes)
+    run_tags = langsmith.tags(attributes) or []
+    if isinstance(attributes.get("tag.tags"), (list, tuple)):
+        consumed.add("tag.tags")
+        run_tags = sorted({*run_tags, *(str(tag) for tag in attributes["tag.tags"])})
     if run_tags:
         run["tags"] = run_tags
 
@@ -82,10 +118,12 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
     if session_name is not None or session_id is None:
         run["session_name"] = session_name or project
 
+    components.traceloop_metadata(attributes, metadata, consumed)
     for attribute, value in attributes.items():
         if attribute not in consumed and not attribute.startswith(langsmith.PREFIX):
-            metadata[attribute] = decode_text(value, attribute) if isinstance(value, bytes) else value
+            metadata.setdefault(attribute, decode_text(value, attribute) if isinstance(value, bytes) else value)
     metadata.update(langsmith.metadata(attributes))
+    inherit = components.thread(attributes, metadata)
     metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
     metadata["OTEL_SPAN_ID"] = f"{context.span_id:016x}"
     run["extra"] = {"metadata": metadata}
@@ -106,7 +144,12 @@ def span_to_pending(span: ReadableSpan, *, project: str) -> PendingRun:
         dotted_order=identity.dotted_order,
         trace_id=identity.trace_id if identity.dotted_order is not None else None,
         parent_run_id=identity.parent_run_id if identity.dotted_order is not None else None,
+        inherit=inherit or None,
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> PendingRun:

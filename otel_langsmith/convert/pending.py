@@ -45,3 +45,5 @@ class PendingRun:
     dotted_order: str | None = None
     trace_id: str | None = None
     parent_run_id: str | None = None
+    #: Metadata every run below this one carries too (thread and user keys).
+    inherit: dict[str, Any] | None = None

@@ -1,0 +1,376 @@
+"""What an LLM call says, from whichever convention the instrumentation speaks (DESIGN.md D7).
+
+Each source fills only what the ones before it left empty, in the priority order of
+``reference/attribute-mapping.md``: GenAI semantic conventions (current), OpenInference, the
+flattened GenAI/Traceloop keys, GenAI events (span events or log records), Vercel AI. One
+convention per field, so that a span written in two dialects is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import Event
+
+from .. import ids
+from . import messages as msg
+from .values import json_or_text
+
+
+@dataclass
+class LLMCall:
+    input_messages: list[dict[str, Any]] | None = None
+    output_messages: list[dict[str, Any]] | None = None
+    finish_reasons: list[str] = field(default_factory=list)
+    tools: list[Any] | None = None
+    usage: dict[str, Any] | None = None
+    response_model: str | None = None
+    request_model: str | None = None
+    provider: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    first_token_ns: int | None = None
+
+
+# A log record or span event about the call: (name, body or attributes, timestamp in ns).
+GenAIEvent = tuple[str, Mapping[str, Any], int]
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _usage(
+    input_tokens: Any, output_tokens: Any, total: Any, details_in: dict[str, Any], details_out: dict[str, Any]
+) -> dict[str, Any] | None:
+    prompt, completion = _number(input_tokens), _number(output_tokens)
+    if prompt is None and completion is None:
+        return None
+    usage: dict[str, Any] = {"input_tokens": prompt or 0, "output_tokens": completion or 0}
+    usage["total_tokens"] = (
+        _number(total) if _number(total) is not None else usage["input_tokens"] + usage["output_tokens"]
+    )
+    details_in = {k: v for k, v in ((k, _number(v)) for k, v in details_in.items()) if v is not None}
+    details_out = {k: v for k, v in ((k, _number(v)) for k, v in details_out.items()) if v is not None}
+    if details_in:
+        usage["input_token_details"] = details_in
+    if details_out:
+        usage["output_token_details"] = details_out
+    return usage
+
+
+def _genai_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
+    return _usage(
+        _first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+        _first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+        _first(a, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
+        {
+            "cache_read": _first(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
+            "cache_creation": _first(
+                a,
+                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.cache_creation_input_tokens",
+                "gen_ai.usage.cache_write.input_tokens",
+            ),
+            "audio": a.get("gen_ai.usage.audio.input_tokens"),
+        },
+        {
+            "reasoning": _first(
+                a,
+                "gen_ai.usage.reasoning.output_tokens",
+                "gen_ai.usage.reasoning_tokens",
+                "gen_ai.usage.details.reasoning_tokens",
+            ),
+            "audio": a.get("gen_ai.usage.audio.output_tokens"),
+        },
+    )
+
+
+def _openinference_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
+    return _usage(
+        a.get("llm.token_count.prompt"),
+        a.get("llm.token_count.completion"),
+        a.get("llm.token_count.total"),
+        {
+            "cache_read": a.get("llm.token_count.prompt_details.cache_read"),
+            "cache_creation": a.get("llm.token_count.prompt_details.cache_write"),
+            "audio": a.get("llm.token_count.prompt_details.audio"),
+        },
+        {
+            "reasoning": a.get("llm.token_count.completion_details.reasoning"),
+            "audio": a.get("llm.token_count.completion_details.audio"),
+        },
+    )
+
+
+def _vercel_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
+    return _usage(
+        _first(a, "ai.usage.inputTokens", "ai.usage.promptTokens"),
+        _first(a, "ai.usage.outputTokens", "ai.usage.completionTokens"),
+        a.get("ai.usage.totalTokens"),
+        {"cache_read": a.get("ai.usage.cachedInputTokens")},
+        {"reasoning": a.get("ai.usage.reasoningTokens")},
+    )
+
+
+_PARAMS = {
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "max_tokens": "max_tokens",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "seed": "seed",
+    "stop_sequences": "stop",
+    "choice.count": "n",
+}
+
+
+def _tools(value: Any) -> list[Any] | None:
+    parsed = json_or_text(value, "tools") if isinstance(value, (str, bytes)) else value
+    if not isinstance(parsed, (list, tuple)):
+        return None
+    tools = []
+    for tool in parsed:
+        tool = json_or_text(tool, "tool") if isinstance(tool, (str, bytes)) else tool
+        if isinstance(tool, Mapping) and "function" not in tool and "name" in tool:
+            # The GenAI flat form: give it OpenAI's shape, which LangSmith shows as tools.
+            tool = {"type": tool.get("type", "function"), "function": {k: v for k, v in tool.items() if k != "type"}}
+        tools.append(tool)
+    return tools
+
+
+def _event_message(name: str, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    role = name.removeprefix("gen_ai.").removesuffix(".message")
+    message: dict[str, Any] = {"role": msg.normalize_role(body.get("role") or role)}
+    if "content" in body:
+        message["content"] = body["content"]
+    if body.get("tool_calls"):
+        message["tool_calls"] = [
+            msg._tool_call(
+                call.get("id"),
+                (call.get("function") or {}).get("name"),
+                (call.get("function") or {}).get("arguments", ""),
+            )
+            for call in body["tool_calls"]
+            if isinstance(call, Mapping)
+        ]
+        message.setdefault("content", None)
+    if body.get("id") and message["role"] == "tool":
+        message["tool_call_id"] = body["id"]
+    return message
+
+
+def _from_events(call: LLMCall, events: Sequence[GenAIEvent]) -> None:
+    inputs: list[dict[str, Any]] = []
+    outputs: list[tuple[int, dict[str, Any], str | None]] = []
+    for name, body, _ in events:
+        if name in ("gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message", "gen_ai.tool.message"):
+            message = _event_message(name, body)
+            if message is not None:
+                inputs.append(message)
+        elif name == "gen_ai.choice":
+            raw = body.get("message")
+            said: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+            calls = body.get("tool_calls") or said.get("tool_calls")
+            entry = _event_message("gen_ai.assistant.message", {**said, "tool_calls": calls})
+            if entry is not None:
+                outputs.append((_number(body.get("index")) or 0, entry, body.get("finish_reason")))
+        elif name == "gen_ai.client.inference.operation.details":
+            details = LLMCall()
+            _genai_current(details, body, set())
+            call.input_messages = call.input_messages or details.input_messages
+            call.output_messages = call.output_messages or details.output_messages
+    if inputs and call.input_messages is None:
+        call.input_messages = inputs
+    if outputs and call.output_messages is None:
+        outputs.sort(key=lambda item: item[0])
+        call.output_messages = [message for _, message, _ in outputs]
+        if not call.finish_reasons:
+            call.finish_reasons = [finish or "" for _, _, finish in outputs]
+
+
+def _genai_current(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+    if a.get("gen_ai.input.messages") is not None:
+        consumed.add("gen_ai.input.messages")
+        found = msg.from_genai(a["gen_ai.input.messages"])
+        system = msg.system_instructions(a.get("gen_ai.system_instructions"))
+        if system is not None:
+            consumed.add("gen_ai.system_instructions")
+            if not any(m.get("role") == "system" for m in found):
+                found.insert(0, system)
+        call.input_messages = found or None
+    if a.get("gen_ai.output.messages") is not None:
+        consumed.add("gen_ai.output.messages")
+        call.output_messages = msg.from_genai(a["gen_ai.output.messages"]) or None
+    if call.tools is None and a.get("gen_ai.tool.definitions") is not None:
+        consumed.add("gen_ai.tool.definitions")
+        call.tools = _tools(a["gen_ai.tool.definitions"])
+
+
+def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+    if call.input_messages is None:
+        call.input_messages = msg.from_prefix(a, "llm.input_messages", consumed) or None
+    if call.output_messages is None:
+        call.output_messages = msg.from_prefix(a, "llm.output_messages", consumed) or None
+    if call.tools is None:
+        schemas = msg.unflatten(a, "llm.tools")
+        if schemas:
+            consumed.update(key for key in a if key.startswith("llm.tools."))
+            call.tools = _tools([item.get("tool.json_schema") for item in schemas])
+    if isinstance(a.get("llm.finish_reason"), str) and not call.finish_reasons:
+        call.finish_reasons = [a["llm.finish_reason"]]
+    parameters = a.get("llm.invocation_parameters")
+    if parameters is not None:
+        parsed = json_or_text(parameters, "llm.invocation_parameters")
+        if isinstance(parsed, dict):
+            for key, value in parsed.items():
+                call.params.setdefault(key, value)
+
+
+def _legacy_flat(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+    if call.input_messages is None:
+        call.input_messages = msg.from_prefix(a, "gen_ai.prompt", consumed) or None
+    if call.output_messages is None:
+        call.output_messages = msg.from_prefix(a, "gen_ai.completion", consumed) or None
+    if call.tools is None:
+        functions = msg.unflatten(a, "llm.request.functions")
+        if functions:
+            consumed.update(key for key in a if key.startswith("llm.request.functions."))
+            call.tools = _tools(
+                [
+                    {
+                        "type": "function",
+                        "function": {**f, "parameters": json_or_text(f.get("parameters"), "parameters")},
+                    }
+                    for f in functions
+                ]
+            )
+
+
+def _vercel(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+    if call.input_messages is None and a.get("ai.prompt.messages") is not None:
+        consumed.add("ai.prompt.messages")
+        parsed = json_or_text(a["ai.prompt.messages"], "ai.prompt.messages")
+        if isinstance(parsed, list):
+            found = []
+            for message in parsed:
+                if not isinstance(message, Mapping):
+                    continue
+                content = message.get("content")
+                if isinstance(content, list):
+                    texts = [p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"]
+                    content = "".join(texts)
+                found.append({"role": msg.normalize_role(message.get("role")), "content": content})
+            call.input_messages = found or None
+    if call.output_messages is None and a.get("ai.response.text") is not None:
+        consumed.add("ai.response.text")
+        call.output_messages = [{"role": "assistant", "content": a["ai.response.text"]}]
+
+
+def extract(
+    attributes: Mapping[str, Any],
+    events: Sequence[Event],
+    logs: Sequence[GenAIEvent],
+    start_ns: int,
+    consumed: set[str],
+) -> LLMCall:
+    """Everything the span (and its log records) says about the model call."""
+    a = attributes
+    call = LLMCall()
+    _genai_current(call, a, consumed)
+    _openinference(call, a, consumed)
+    _legacy_flat(call, a, consumed)
+    span_events: list[GenAIEvent] = [(e.name, e.attributes or {}, e.timestamp) for e in events]
+    _from_events(call, [*span_events, *logs])
+    _vercel(call, a, consumed)
+
+    call.usage = _genai_usage(a) or _openinference_usage(a) or _vercel_usage(a)
+    call.response_model = _first(a, "gen_ai.response.model", "llm.response.model", "ai.response.model")
+    call.request_model = _first(
+        a, "gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name"
+    )
+    provider = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+    call.provider = str(provider).lower().split(".")[0] if provider is not None else None
+    for key, name in _PARAMS.items():
+        value = a.get(f"gen_ai.request.{key}")
+        if value is not None:
+            call.params.setdefault(name, list(value) if isinstance(value, tuple) else value)
+    finish = a.get("gen_ai.response.finish_reasons")
+    if finish is not None and not call.finish_reasons:
+        call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
+
+    # Time to first token, from whichever clock the convention keeps.
+    ttfc = a.get("gen_ai.response.time_to_first_chunk")
+    if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool):
+        call.first_token_ns = start_ns + int(ttfc * 1e9)
+    ms = _first(a, "ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+    if call.first_token_ns is None and isinstance(ms, (int, float)) and not isinstance(ms, bool):
+        call.first_token_ns = start_ns + int(ms * 1e6)
+    if call.first_token_ns is None:
+        for event in events:
+            if event.name in (
+                "First Token Stream Event",
+                "gen_ai.content.completion.chunk",
+                "llm.content.completion.chunk",
+                "ai.stream.firstChunk",
+            ):
+                call.first_token_ns = event.timestamp
+                break
+    return call
+
+
+def apply(call: LLMCall, run: dict[str, Any], metadata: dict[str, Any]) -> None:
+    """Write the call into an ``llm`` run the way the LangSmith SDK's own LLM runs look."""
+    if "inputs" not in run and call.input_messages is not None:
+        inputs: dict[str, Any] = {"messages": call.input_messages}
+        if call.tools:
+            inputs["tools"] = call.tools
+        run["inputs"] = inputs
+    if "outputs" not in run and call.output_messages is not None:
+        run["outputs"] = {"choices": msg.choices(call.output_messages, call.finish_reasons)}
+    if call.usage is not None:
+        if isinstance(run.get("outputs"), dict):
+            run["outputs"].setdefault("usage_metadata", call.usage)
+        metadata["usage_metadata"] = call.usage
+    model = call.response_model or call.request_model
+    if call.provider:
+        metadata.setdefault("ls_provider", call.provider)
+    if model:
+        metadata.setdefault("ls_model_name", model)
+    metadata.setdefault(
+        "ls_model_type", "chat" if call.input_messages is not None or run.get("run_type") == "llm" else "llm"
+    )
+    for key in ("temperature", "max_tokens", "stop"):
+        if key in call.params:
+            metadata.setdefault(f"ls_{key}", call.params[key])
+    if call.params or model:
+        params = dict(call.params)
+        if model:
+            params.setdefault("model", call.request_model or model)
+        metadata.setdefault("ls_invocation_params", params)
+    if call.finish_reasons:
+        metadata.setdefault("finish_reasons", call.finish_reasons)
+    if call.first_token_ns is not None:
+        event = {"name": "new_token", "time": ids.iso_time(ids.ns_to_us(call.first_token_ns))}
+        run["events"] = [event, *run.get("events", [])]

@@ -1,0 +1,207 @@
+"""Chat messages in every dialect -> OpenAI chat format, which LangSmith's chat view renders.
+
+Sources: GenAI semantic-convention messages (``{role, parts: [...]}``), flattened indexed keys
+(``prefix.{i}.field``, used by OpenInference and older Traceloop), and event bodies. See
+``reference/attribute-mapping.md`` section 3.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .values import json_or_text
+
+# A flattened index larger than this is an attack or a bug, not a conversation.
+MAX_INDEX = 10_000
+_ROLES = {"agent": "assistant", "function": "tool", "model": "assistant", "human": "user", "ai": "assistant"}
+_INDEX = re.compile(r"(\d+)\.(.+)")
+
+
+def normalize_role(role: Any) -> str:
+    text = str(role or "user").strip().lower()
+    return _ROLES.get(text, text)
+
+
+def _arguments_text(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        return arguments
+    return orjson.dumps(arguments, default=str).decode()
+
+
+def _tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
+    call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": _arguments_text(arguments)}}
+    if call_id is not None:
+        call["id"] = call_id
+    return call
+
+
+def _blob_url(part: Mapping[str, Any]) -> str:
+    return f"data:{part.get('mime_type') or 'application/octet-stream'};base64,{part.get('content', '')}"
+
+
+def from_genai(messages: Any) -> list[dict[str, Any]]:
+    """GenAI ``{role, parts: [...], finish_reason?}`` messages (a JSON string or a list)."""
+    if isinstance(messages, (str, bytes)):
+        messages = json_or_text(messages, "gen_ai messages")
+    if not isinstance(messages, list):
+        return []
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        role = normalize_role(message.get("role"))
+        parts = message.get("parts")
+        if not isinstance(parts, list):
+            # Already OpenAI-shaped (or close enough): keep what it says.
+            converted.append({**message, "role": role})
+            continue
+        content: list[dict[str, Any]] = []
+        tool_calls: list[dict[str, Any]] = []
+        for part in parts:
+            if not isinstance(part, Mapping):
+                continue
+            kind = part.get("type")
+            if kind == "text":
+                content.append({"type": "text", "text": str(part.get("content", ""))})
+            elif kind == "tool_call":
+                tool_calls.append(_tool_call(part.get("id"), part.get("name"), part.get("arguments", {})))
+            elif kind == "tool_call_response":
+                response = part.get("response", part.get("result"))
+                text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
+                converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
+            elif kind == "blob":
+                content.append({"type": "image_url", "image_url": {"url": _blob_url(part)}})
+            elif kind == "uri":
+                content.append({"type": "image_url", "image_url": {"url": part.get("uri")}})
+            elif kind == "reasoning":
+                content.append({"type": "reasoning", "text": str(part.get("content", ""))})
+            else:
+                content.append(dict(part))
+        if not content and not tool_calls:
+            continue
+        entry: dict[str, Any] = {"role": role}
+        if all(item.get("type") == "text" for item in content):
+            entry["content"] = "".join(item["text"] for item in content) if content else None
+        else:
+            entry["content"] = content
+        if tool_calls:
+            entry["tool_calls"] = tool_calls
+        if message.get("name"):
+            entry["name"] = message["name"]
+        if message.get("finish_reason"):
+            entry["finish_reason"] = message["finish_reason"]
+        converted.append(entry)
+    return converted
+
+
+def system_instructions(instructions: Any) -> dict[str, Any] | None:
+    """``gen_ai.system_instructions`` (a list of parts) as one system message."""
+    parsed = (
+        json_or_text(instructions, "gen_ai.system_instructions")
+        if isinstance(instructions, (str, bytes))
+        else instructions
+    )
+    if isinstance(parsed, str):
+        return {"role": "system", "content": parsed}
+    if isinstance(parsed, list):
+        texts = [
+            str(p.get("content", "")) for p in parsed if isinstance(p, Mapping) and p.get("type", "text") == "text"
+        ]
+        return {"role": "system", "content": "\n".join(texts)} if texts else None
+    return None
+
+
+def unflatten(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """``prefix.{i}.rest = value`` keys as a list of ``{rest: value}`` dicts, ordered by ``i``.
+
+    Non-numeric segments (``gen_ai.prompt.prompt_filter_results``) are not messages and are left
+    out; indices beyond :data:`MAX_INDEX` are skipped without dropping their valid siblings.
+    """
+    start = prefix + "."
+    buckets: dict[int, dict[str, Any]] = {}
+    for key, value in attributes.items():
+        if not key.startswith(start):
+            continue
+        match = _INDEX.fullmatch(key[len(start) :])
+        if match is None:
+            continue
+        index = int(match.group(1))
+        if index > MAX_INDEX:
+            continue
+        buckets.setdefault(index, {})[match.group(2)] = value
+    return [buckets[index] for index in sorted(buckets)]
+
+
+def _subitems(fields: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    return unflatten(fields, prefix)
+
+
+def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One flattened message (OpenInference's ``message.*`` or Traceloop's plain keys)."""
+    flat = {key.removeprefix("message."): value for key, value in fields.items()}
+    role = flat.get("role")
+    message: dict[str, Any] = {"role": normalize_role(role)}
+    content = flat.get("content")
+    parts = _subitems(flat, "contents")
+    if parts:
+        items: list[dict[str, Any]] = []
+        for part in parts:
+            part = {key.removeprefix("message_content."): value for key, value in part.items()}
+            if part.get("type") == "image":
+                items.append({"type": "image_url", "image_url": {"url": part.get("image.image.url")}})
+            else:
+                items.append({"type": "text", "text": str(part.get("text", ""))})
+        message["content"] = items
+    elif content is not None:
+        parsed = (
+            json_or_text(content, "message content") if isinstance(content, str) and content[:1] == "[" else content
+        )
+        message["content"] = parsed
+    calls = []
+    for call in _subitems(flat, "tool_calls"):
+        call = {key.removeprefix("tool_call."): value for key, value in call.items()}
+        calls.append(
+            _tool_call(
+                call.get("id"),
+                call.get("function.name", call.get("name")),
+                call.get("function.arguments", call.get("arguments", "")),
+            )
+        )
+    if flat.get("function_call_name"):
+        calls.append(_tool_call(None, flat["function_call_name"], flat.get("function_call_arguments_json", "")))
+    if calls:
+        message["tool_calls"] = calls
+        message.setdefault("content", None)
+    for key in ("tool_call_id", "name", "finish_reason"):
+        if flat.get(key) is not None:
+            message[key] = flat[key]
+    if role is None and "content" not in message and not calls:
+        return None
+    return message
+
+
+def from_prefix(attributes: Mapping[str, Any], prefix: str, consumed: set[str]) -> list[dict[str, Any]]:
+    """All messages flattened under ``prefix``; their keys join ``consumed``."""
+    items = unflatten(attributes, prefix)
+    if items:
+        consumed.update(key for key in attributes if key.startswith(prefix + "."))
+    return [message for message in (from_flat(item) for item in items) if message is not None]
+
+
+def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[dict[str, Any]]:
+    """Assistant messages as OpenAI ``choices``: what LangSmith shows as the model's answer."""
+    result = []
+    for index, message in enumerate(messages):
+        message = dict(message)
+        finish = message.pop("finish_reason", None) or (finish_reasons[index] if index < len(finish_reasons) else None)
+        if finish == "tool_call":  # the semantic conventions' spelling of OpenAI's
+            finish = "tool_calls"
+        choice: dict[str, Any] = {"index": index, "message": message}
+        if finish is not None:
+            choice["finish_reason"] = finish
+        result.append(choice)
+    return result

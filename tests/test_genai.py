@@ -1,0 +1,107 @@
+"""LLM runs from real instrumentation libraries: the OpenAI client against a local fake of the API,
+each library in a process of its own, exported through the bridge to the local receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+WORKER = Path(__file__).parent / "genai_worker.py"
+
+
+def run_worker(mode: str, receiver) -> dict[str, dict]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
+    completed = subprocess.run(
+        [sys.executable, str(WORKER), mode, receiver.url, receiver.api_key],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parent,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert receiver.rejected == []
+    runs = sorted(receiver.runs.values(), key=lambda r: r["start_time"])
+    assert len(runs) == 3, [r["name"] for r in runs]
+    return {"plain": runs[0], "tools": runs[1], "stream": runs[2]}
+
+
+def assert_plain_call(run: dict, *, with_system: bool = True) -> None:
+    assert run["run_type"] == "llm"
+    messages = run["inputs"]["messages"]
+    expected = [{"role": "user", "content": "Capital of France?"}]
+    if with_system:
+        expected.insert(0, {"role": "system", "content": "You are terse."})
+    assert [{"role": m["role"], "content": m["content"]} for m in messages] == expected
+    (choice,) = run["outputs"]["choices"]
+    assert choice["message"]["role"] == "assistant" and choice["message"]["content"] == "Paris."
+    assert choice["finish_reason"] == "stop"
+    usage = run["outputs"]["usage_metadata"]
+    assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == (24, 2, 26)
+    metadata = run["extra"]["metadata"]
+    assert metadata["ls_provider"] == "openai"
+    assert metadata["ls_model_name"] == "gpt-4o-mini-2024-07-18"
+    assert metadata["usage_metadata"] == usage
+
+
+def assert_tool_call(run: dict) -> None:
+    (choice,) = run["outputs"]["choices"]
+    (call,) = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather"
+    assert call["function"]["arguments"].replace(" ", "") == '{"city":"Paris"}'
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_openai_v2_with_content_on_span_attributes(langsmith_receiver):
+    runs = run_worker("ov2-span", langsmith_receiver)
+    assert_plain_call(runs["plain"])
+    assert runs["plain"]["extra"]["metadata"]["ls_temperature"] == 0.2
+    assert runs["plain"]["extra"]["metadata"]["ls_max_tokens"] == 50
+    assert "gen_ai.input.messages" not in runs["plain"]["extra"]["metadata"]  # not repeated
+    assert_tool_call(runs["tools"])
+    assert runs["stream"]["outputs"]["choices"][0]["message"]["content"].strip() == "hello streaming world"
+
+
+def test_openai_v2_with_content_as_log_records(langsmith_receiver):
+    runs = run_worker("ov2-logs", langsmith_receiver)
+    assert_plain_call(runs["plain"])
+    assert_tool_call(runs["tools"])
+    assert runs["stream"]["outputs"]["choices"][0]["message"]["content"].strip() == "hello streaming world"
+
+
+def test_openinference_openai(langsmith_receiver):
+    runs = run_worker("openinference", langsmith_receiver)
+    assert_plain_call(runs["plain"])
+    details = runs["plain"]["outputs"]["usage_metadata"]
+    assert details["input_token_details"]["cache_read"] == 4
+    assert details["output_token_details"]["reasoning"] == 1
+    assert_tool_call(runs["tools"])
+    assert runs["tools"]["inputs"]["tools"][0]["function"]["name"] == "get_weather"
+    assert "input.value" not in runs["plain"]["extra"]["metadata"]
+    stream = runs["stream"]
+    (first,) = [e for e in stream["events"] if e["name"] == "new_token"]
+    assert stream["start_time"] < first["time"] < stream["end_time"]
+
+
+def test_traceloop_openai(langsmith_receiver):
+    runs = run_worker("traceloop", langsmith_receiver)
+    assert_plain_call(runs["plain"])
+    assert runs["plain"]["outputs"]["usage_metadata"]["input_token_details"]["cache_read"] == 4
+    assert_tool_call(runs["tools"])
+    assert runs["tools"]["inputs"]["tools"][0]["function"]["name"] == "get_weather"
+    stream = runs["stream"]
+    (first,) = [e for e in stream["events"] if e["name"] == "new_token"]
+    assert stream["start_time"] < first["time"] < stream["end_time"]
+
+
+@pytest.mark.parametrize("mode", ["ov2-span"])
+def test_every_llm_run_names_its_model_for_cost(langsmith_receiver, mode):
+    runs = run_worker(mode, langsmith_receiver)
+    for run in runs.values():
+        assert run["extra"]["metadata"]["ls_model_type"] == "chat"
+        assert run["extra"]["metadata"]["ls_invocation_params"]["model"] == "gpt-4o-mini"
