@@ -9,6 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from langchain_core.documents import Document
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+from openinference.instrumentation.langchain import LangChainInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_langsmith.testing import LangSmithReceiver
 
 WORKER = Path(__file__).parent / "genai_worker.py"
 
@@ -105,3 +116,96 @@ def test_every_llm_run_names_its_model_for_cost(langsmith_receiver, mode):
     for run in runs.values():
         assert run["extra"]["metadata"]["ls_model_type"] == "chat"
         assert run["extra"]["metadata"]["ls_invocation_params"]["model"] == "gpt-4o-mini"
+
+
+def test_an_openinference_instrumented_langchain_pipeline(langsmith_receiver):
+    class Atlas(BaseRetriever):
+        def _get_relevant_documents(self, query, *, run_manager=None):
+            return [Document(page_content="Paris is the capital of France.", metadata={"source": "atlas"})]
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather of a city."""
+        return f"sunny in {city}"
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(langsmith_receiver.exporter()))
+    instrumentor = LangChainInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        prompt = ChatPromptTemplate.from_messages([("system", "Context: {context}"), ("human", "{question}")])
+        pipeline = (
+            {"context": Atlas(), "question": RunnableLambda(lambda q: q)}
+            | prompt
+            | FakeListChatModel(responses=["Paris."])
+        )
+        assert pipeline.invoke("capital of France?").content == "Paris."
+        assert get_weather.invoke({"city": "Paris"}) == "sunny in Paris"
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    runs = {r["name"]: r for r in langsmith_receiver.runs.values()}
+    chain = runs["RunnableSequence"]
+    assert chain["run_type"] == "chain" and chain["inputs"] == {"input": "capital of France?"}
+    retriever = runs["Atlas"]
+    assert retriever["run_type"] == "retriever" and retriever["parent_run_id"] is not None
+    assert retriever["outputs"]["documents"] == [
+        {"page_content": "Paris is the capital of France.", "metadata": {"source": "atlas"}}
+    ]
+    assert runs["ChatPromptTemplate"]["run_type"] == "prompt"
+    llm = runs["FakeListChatModel"]
+    assert llm["run_type"] == "llm" and llm["parent_run_id"] == chain["id"]
+    assert [m["role"] for m in llm["inputs"]["messages"]] == ["system", "user"]
+    assert llm["inputs"]["messages"][1]["content"] == "capital of France?"
+    assert llm["outputs"]["choices"][0]["message"]["content"] == "Paris."
+    weather = runs["get_weather"]
+    assert weather["run_type"] == "tool" and "parent_run_id" not in weather
+    assert weather["inputs"] == {"input": "Paris"} and weather["outputs"] == {"output": "sunny in Paris"}
+
+
+def langsmith_sdk_runs(mode: str) -> dict[str, dict]:
+    with LangSmithReceiver() as receiver:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
+        completed = subprocess.run(
+            [sys.executable, str(Path(__file__).parent / "langsmith_worker.py"), mode, receiver.url, receiver.api_key],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert receiver.rejected == [] and receiver.problems() == []
+        return {run["name"]: run for run in receiver.runs.values()}
+
+
+def comparable(run: dict, names: dict[str, dict]) -> dict:
+    # What the environment or the transport adds differs by nature: the SDK records its own
+    # LANGSMITH_* variables, the bridge the OTel ids and resource.
+    metadata = {
+        key: value
+        for key, value in run["extra"]["metadata"].items()
+        if not key.startswith(("LANGSMITH_", "OTEL_", "telemetry.", "service.")) and key != "revision_id"
+    }
+    parent = next((name for name, other in names.items() if other["id"] == run.get("parent_run_id")), None)
+    return {
+        "name": run["name"],
+        "run_type": run["run_type"],
+        "inputs": run.get("inputs"),
+        "outputs": run.get("outputs"),
+        "tags": sorted(run.get("tags", [])),
+        "metadata": metadata,
+        "parent": parent,
+        "project": run.get("session_name"),
+    }
+
+
+def test_langsmith_sdk_spans_through_the_bridge_match_the_sdk_itself():
+    direct = langsmith_sdk_runs("direct")
+    bridged = langsmith_sdk_runs("otel")
+    assert sorted(direct) == sorted(bridged) == ["answer", "lookup"]
+    for name in direct:
+        assert comparable(bridged[name], bridged) == comparable(direct[name], direct)
+    assert comparable(bridged["lookup"], bridged)["parent"] == "answer"

@@ -63,6 +63,10 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
         parent_ref = parent.span_id
 
     run_type = infer_run_type(attributes, span.name)
+    if "langsmith.span.kind" in attributes:
+        # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
+        # the run already says all of it.
+        consumed.update(("gen_ai.operation.name", "gen_ai.system", "gen_ai.tool.name"))
     name = (
         langsmith.name(attributes)
         or (components.tool_name(attributes) if run_type == "tool" else None)

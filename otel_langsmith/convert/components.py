@@ -43,7 +43,7 @@ def retriever(attributes: Mapping[str, Any], run: dict[str, Any], consumed: set[
     documents = msg.unflatten(attributes, "retrieval.documents")
     if not documents:
         return
-    consumed.update(key for key in attributes if key.startswith("retrieval.documents."))
+    consumed.update(msg.indexed_keys(attributes, "retrieval.documents"))
     converted = []
     for document in documents:
         fields = {key.removeprefix("document."): value for key, value in document.items()}
@@ -62,7 +62,7 @@ def embedding(attributes: Mapping[str, Any], run: dict[str, Any], consumed: set[
     items = msg.unflatten(attributes, "embedding.embeddings")
     texts = [item["embedding.text"] for item in items if "embedding.text" in item]
     if items:
-        consumed.update(key for key in attributes if key.startswith("embedding.embeddings."))
+        consumed.update(msg.indexed_keys(attributes, "embedding.embeddings"))
     if texts and "inputs" not in run:
         run["inputs"] = {"input": texts}
 

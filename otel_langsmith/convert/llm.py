@@ -236,7 +236,7 @@ def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> N
     if call.tools is None:
         schemas = msg.unflatten(a, "llm.tools")
         if schemas:
-            consumed.update(key for key in a if key.startswith("llm.tools."))
+            consumed.update(msg.indexed_keys(a, "llm.tools"))
             call.tools = _tools([item.get("tool.json_schema") for item in schemas])
     if isinstance(a.get("llm.finish_reason"), str) and not call.finish_reasons:
         call.finish_reasons = [a["llm.finish_reason"]]
@@ -256,7 +256,7 @@ def _legacy_flat(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> Non
     if call.tools is None:
         functions = msg.unflatten(a, "llm.request.functions")
         if functions:
-            consumed.update(key for key in a if key.startswith("llm.request.functions."))
+            consumed.update(msg.indexed_keys(a, "llm.request.functions"))
             call.tools = _tools(
                 [
                     {

@@ -188,8 +188,20 @@ def from_prefix(attributes: Mapping[str, Any], prefix: str, consumed: set[str]) 
     """All messages flattened under ``prefix``; their keys join ``consumed``."""
     items = unflatten(attributes, prefix)
     if items:
-        consumed.update(key for key in attributes if key.startswith(prefix + "."))
+        consumed.update(indexed_keys(attributes, prefix))
     return [message for message in (from_flat(item) for item in items) if message is not None]
+
+
+def indexed_keys(attributes: Mapping[str, Any], prefix: str) -> list[str]:
+    """The keys :func:`unflatten` used; the others (named, out of range) stay as metadata."""
+    start = prefix + "."
+    used = []
+    for key in attributes:
+        if key.startswith(start):
+            match = _INDEX.fullmatch(key[len(start) :])
+            if match is not None and int(match.group(1)) <= MAX_INDEX:
+                used.append(key)
+    return used
 
 
 def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[dict[str, Any]]:
