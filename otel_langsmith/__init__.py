@@ -7,11 +7,13 @@
 from .configuration import configure
 from .delivery import RetryPolicy
 from .exporter import LangSmithSpanExporter
+from .logs import LangSmithLogProcessor
 from .processor import LangSmithSpanProcessor
 from .propagation import LangSmithPropagator
 from .version import __version__
 
 __all__ = [
+    "LangSmithLogProcessor",
     "LangSmithPropagator",
     "LangSmithSpanExporter",
     "LangSmithSpanProcessor",

@@ -1,11 +1,11 @@
 """Zero-code use: ``OTEL_TRACES_EXPORTER=langsmith opentelemetry-instrument python app.py``."""
 
-import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from helpers import child_environment
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_langsmith import LangSmithSpanExporter
@@ -22,10 +22,7 @@ def test_the_entry_point_names_the_exporter_class():
 
 def test_opentelemetry_instrument_delivers_an_example_to_the_receiver(langsmith_receiver, tmp_path):
     instrument = Path(sys.executable).parent / "opentelemetry-instrument"
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "LANGSMITH_", "LANGCHAIN_"))
-    }
-    environment.update(
+    environment = child_environment(
         OTEL_TRACES_EXPORTER="langsmith",
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",

@@ -1,15 +1,16 @@
 """`make demo`'s program, run as a user would run it: no key set, a local receiver, a printed tree."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from helpers import child_environment
 
 DEMO = Path(__file__).parent.parent / "examples" / "agent_demo.py"
 
 
 def test_the_demo_prints_the_run_tree_from_the_local_receiver():
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
+    environment = child_environment()
     completed = subprocess.run(
         [sys.executable, str(DEMO)], env=environment, capture_output=True, text=True, timeout=120, check=False
     )

@@ -1,10 +1,11 @@
 """``otel-langsmith doctor``, run as a user runs it."""
 
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from helpers import child_environment
 
 from otel_langsmith.testing import LangSmithReceiver
 
@@ -12,8 +13,7 @@ DOCTOR = Path(sys.executable).parent / "otel-langsmith"
 
 
 def doctor(**env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
-    environment.update(env)
+    environment = child_environment(**env)
     return subprocess.run([str(DOCTOR), "doctor"], env=environment, capture_output=True, text=True, timeout=60)
 
 

@@ -3,12 +3,12 @@ each library in a process of its own, exported through the bridge to the local r
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import child_environment
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
@@ -25,7 +25,7 @@ WORKER = Path(__file__).parent / "genai_worker.py"
 
 
 def run_worker(mode: str, receiver) -> dict[str, dict]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
+    environment = child_environment()
     completed = subprocess.run(
         [sys.executable, str(WORKER), mode, receiver.url, receiver.api_key],
         env=environment,
@@ -167,7 +167,7 @@ def test_an_openinference_instrumented_langchain_pipeline(langsmith_receiver):
 
 def langsmith_sdk_runs(mode: str) -> dict[str, dict]:
     with LangSmithReceiver() as receiver:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
+        environment = child_environment()
         completed = subprocess.run(
             [sys.executable, str(Path(__file__).parent / "langsmith_worker.py"), mode, receiver.url, receiver.api_key],
             env=environment,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ from urllib.parse import unquote
 import langsmith as ls
 import pytest
 import requests
+from helpers import child_environment
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -248,12 +248,6 @@ def test_injected_headers_have_the_sdks_layout(live):
     assert unquote(headers["baggage"].rsplit("=", 1)[1]) == "default"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_"))}
-    environment.update(extra)
-    return environment
-
-
 def test_configure_installs_everything_in_one_call(langsmith_receiver):
     script = (
         "import otel_langsmith\n"
@@ -267,7 +261,7 @@ def test_configure_installs_everything_in_one_call(langsmith_receiver):
     )
     completed = subprocess.run(
         [sys.executable, "-c", script],
-        env=clean_env(LANGSMITH_ENDPOINT=langsmith_receiver.url, LANGSMITH_API_KEY=langsmith_receiver.api_key),
+        env=child_environment(LANGSMITH_ENDPOINT=langsmith_receiver.url, LANGSMITH_API_KEY=langsmith_receiver.api_key),
         capture_output=True,
         text=True,
         timeout=60,
@@ -279,7 +273,7 @@ def test_configure_installs_everything_in_one_call(langsmith_receiver):
 
 def test_opentelemetry_instrument_gets_live_runs_from_the_environment(langsmith_receiver):
     instrument = Path(sys.executable).parent / "opentelemetry-instrument"
-    environment = clean_env(
+    environment = child_environment(
         OTEL_PYTHON_CONFIGURATOR="langsmith",
         OTEL_TRACES_EXPORTER="langsmith",
         OTEL_METRICS_EXPORTER="none",
