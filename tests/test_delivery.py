@@ -76,7 +76,8 @@ def test_faults_that_end_within_the_deadline_lose_and_duplicate_nothing(langsmit
         if case == "503 with Retry-After date":
             assert 0.9 <= gap <= 2.2  # an HTTP date has whole seconds
         else:
-            assert expected - 0.02 <= gap <= expected + 0.25, (gaps(sent), expected_gaps)
+            # Never sooner than the policy says; later only by scheduling noise.
+            assert expected - 0.02 <= gap <= expected + 0.5, (gaps(sent), expected_gaps)
     stats = exporter.stats()
     assert stats["runs_exported"] == 5 and stats["runs_retried"] == 5 * len(faults)
     exporter.shutdown()

@@ -136,17 +136,13 @@ def unflatten(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]
     return [buckets[index] for index in sorted(buckets)]
 
 
-def _subitems(fields: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
-    return unflatten(fields, prefix)
-
-
 def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     """One flattened message (OpenInference's ``message.*`` or Traceloop's plain keys)."""
     flat = {key.removeprefix("message."): value for key, value in fields.items()}
     role = flat.get("role")
     message: dict[str, Any] = {"role": normalize_role(role)}
     content = flat.get("content")
-    parts = _subitems(flat, "contents")
+    parts = unflatten(flat, "contents")
     if parts:
         items: list[dict[str, Any]] = []
         for part in parts:
@@ -162,7 +158,7 @@ def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
         )
         message["content"] = parsed
     calls = []
-    for call in _subitems(flat, "tool_calls"):
+    for call in unflatten(flat, "tool_calls"):
         call = {key.removeprefix("tool_call."): value for key, value in call.items()}
         calls.append(
             _tool_call(
