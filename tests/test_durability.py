@@ -117,6 +117,8 @@ def test_a_file_taken_by_a_dead_process_is_given_back(tmp_path):
     assert taken is not None and taken[1][0].run_id == "r"
 
 
+# Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_after_fork_the_child_exports_with_its_own_session(langsmith_receiver):
     exporter = langsmith_receiver.exporter()
     memory = InMemorySpanExporter()
