@@ -126,6 +126,17 @@ def test_open_spans_are_posted_at_shutdown_and_forgotten_after_their_ttl(langsmi
     still_open.end()
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    def reply_ok(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def serve(handler) -> tuple[ThreadingHTTPServer, str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -146,19 +157,13 @@ def test_a_traceable_caller_and_an_otel_service_make_one_trace(langsmith_receive
     provider, processor = live
     tracer = provider.get_tracer("service")
 
-    class Service(BaseHTTPRequestHandler):
+    class Service(QuietHandler):
         def do_GET(self) -> None:
             context = LangSmithPropagator().extract(self.headers)
             with tracer.start_as_current_span("service-handler", context=context):
                 with tracer.start_as_current_span("db-query"):
                     pass
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply_ok()
 
     server, url = serve(Service)
 
@@ -191,19 +196,13 @@ def test_an_otel_client_and_a_traceable_service_make_one_trace(langsmith_receive
     def tool(value: int) -> int:
         return value * 2
 
-    class Service(BaseHTTPRequestHandler):
+    class Service(QuietHandler):
         def do_GET(self) -> None:
             headers = {key.lower(): value for key, value in self.headers.items()}
             parent = ls.RunTree.from_headers(headers, client=sdk_client)
             with ls.tracing_context(parent=parent, client=sdk_client, enabled=True):
                 tool(21)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
+            self.reply_ok()
 
     server, url = serve(Service)
     tracer = provider.get_tracer("client")
