@@ -45,6 +45,15 @@ logger = logging.getLogger(__name__)
 MULTIPART_PATH = "/runs/multipart"
 BATCH_PATH = "/runs/batch"
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+_COUNTS = (
+    "runs_exported",
+    "runs_retried",
+    "runs_spooled",
+    "runs_truncated",
+    "runs_refused",
+    "runs_dropped",
+    "requests",
+)
 _SHRINK_ROUNDS = 6
 
 
@@ -153,9 +162,14 @@ class Delivery:
         with self._lock:
             self.counts[name] += amount
 
-    @property
-    def queued_runs(self) -> int:
-        return self._queue.runs
+    def stats(self) -> dict[str, int]:
+        """Runs exported, retried, spooled, truncated, refused, dropped; requests; runs kept now."""
+        with self._lock:
+            counts = {name: self.counts[name] for name in _COUNTS}
+        if self._spool is not None:
+            counts["runs_dropped"] += self._spool.dropped_runs
+        counts["queued_runs"] = self._queue.runs
+        return counts
 
     # -- sending ----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .assembly import Assembler
 from .config import Settings
-from .convert import PendingRun, minimal_pending, span_to_pending
+from .convert import SpanConverter
 from .convert.redact import Hook, Redaction
 from .delivery import Delivery, RetryPolicy
 from .logs import STORE
@@ -113,15 +113,16 @@ class LangSmithSpanExporter(SpanExporter):
             hide_inputs=hide_inputs,
             hide_outputs=hide_outputs,
         )
-        self._redaction = Redaction(
-            self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs
+        self._convert = SpanConverter(
+            project=self.settings.project,
+            redaction=Redaction(self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs),
+            logs=STORE.take,
         )
         self._shutdown = threading.Event()
         self._delivery = Delivery.from_settings(
             self.settings, stop=self._shutdown, retry_policy=retry_policy, session=session
         )
         self._transport = self._delivery.transport
-        self._spool = self._delivery.spool
         self._assembler = self._new_assembler()
         self._reaper: threading.Thread | None = None
         self._reaper_wake = threading.Condition()
@@ -156,23 +157,6 @@ class LangSmithSpanExporter(SpanExporter):
         except Exception:
             logger.exception("LangSmithSpanExporter failed to export %d span(s)", len(spans))
             return SpanExportResult.FAILURE
-
-    def _convert(self, span: ReadableSpan) -> PendingRun | None:
-        project = self.settings.project
-        try:
-            logs = STORE.take(span.context.span_id) if span.context is not None else []
-            pending = span_to_pending(span, project=project, logs=logs)
-            if self._redaction.active:
-                self._redaction.apply(pending.run)
-            return pending
-        except Exception as exc:
-            self._count("conversion_errors")
-            logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
-            try:
-                return minimal_pending(span, project=project, problem=f"{type(exc).__name__}: {exc}")
-            except Exception:
-                logger.exception("Dropping span %r: it has no usable identity", span.name)
-                return None
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
         """Within ``timeout_millis``: send the spans still waiting for a parent (as roots) and what
@@ -218,18 +202,10 @@ class LangSmithSpanExporter(SpanExporter):
 
     def stats(self) -> dict[str, Any]:
         """Counts since construction: spans in, runs out and where the others went."""
-        counts = self._delivery.counts
         return {
             "spans_received": self._counts["spans_received"],
-            "conversion_errors": self._counts["conversion_errors"],
-            "runs_exported": counts["runs_exported"],
-            "runs_retried": counts["runs_retried"],
-            "runs_spooled": counts["runs_spooled"],
-            "runs_truncated": counts["runs_truncated"],
-            "runs_refused": counts["runs_refused"],
-            "runs_dropped": counts["runs_dropped"] + (self._spool.dropped_runs if self._spool else 0),
-            "requests": counts["requests"],
-            "queued_runs": self._delivery.queued_runs,
+            "conversion_errors": self._convert.errors,
+            **self._delivery.stats(),
             "waiting": self._assembler.waiting,
             "waiting_bytes": self._assembler.waiting_bytes,
             "released_as_root": dict(self._assembler.released_as_root),

@@ -37,6 +37,15 @@ def span_run_id(otel_span_id: int) -> str:
     return format_uuid(otel_span_id)
 
 
+def derived_run_id(trace_id: int, span_id: int, *, root: bool) -> tuple[str, int]:
+    """D1's run id of a span, and its integer key: the trace id for a root, else the span id.
+
+    >>> derived_run_id(1, 2, root=False)
+    ('00000000-0000-0000-0000-000000000002', 2)
+    """
+    return (root_run_id(trace_id), trace_id) if root else (span_run_id(span_id), span_id)
+
+
 def normalize_uuid(value: str) -> str:
     """Canonical form of a UUID given in any form ``uuid.UUID`` accepts; ``ValueError`` otherwise."""
     return str(uuid.UUID(value.strip()))

@@ -51,7 +51,7 @@ class _Store:
             else:
                 self.dropped += 1
 
-    def take(self, span_id: int, *, keep: bool = False) -> list[GenAIEvent]:
+    def take(self, span_id: int, keep: bool = False) -> list[GenAIEvent]:
         with self._lock:
             if keep:
                 return list(self._records.get(span_id, ()))

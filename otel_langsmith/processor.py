@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from . import ids
 from .assembly import DEFAULT_MAX_PLACED, Placed, fill, inherit, place
 from .config import Settings
-from .convert import components, langsmith, minimal_pending, run_key, span_to_pending
+from .convert import SpanConverter, components, langsmith, run_key
 from .convert.redact import Hook, Redaction
 from .delivery import Delivery, RetryPolicy
 from .logs import STORE
@@ -79,8 +79,10 @@ class LangSmithSpanProcessor(SpanProcessor):
         self.settings = Settings.resolve(
             flush_interval=flush_interval, live_after=live_after, open_span_ttl=open_span_ttl, **options
         )
-        self._redaction = Redaction(
-            self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs
+        self._convert = SpanConverter(
+            project=self.settings.project,
+            redaction=Redaction(self.settings.hide_inputs, self.settings.hide_outputs, process_inputs, process_outputs),
+            logs=STORE.take,
         )
         self._stop = threading.Event()
         self._delivery = Delivery.from_settings(
@@ -127,10 +129,11 @@ class LangSmithSpanProcessor(SpanProcessor):
                 parent = above.placed if above is not None else self._closed.get(parent_span.span_id)
         if identity.run_id is not None:
             run_id = identity.run_id
-        elif parent_span is None and parent is None:
-            run_id = ids.root_run_id(context.trace_id)
         else:
-            run_id = ids.span_run_id(context.span_id)
+            # A span under a propagated LangSmith run is no root, even without an OTel parent.
+            run_id, _ = ids.derived_run_id(
+                context.trace_id, context.span_id, root=parent_span is None and parent is None
+            )
         session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
         placed = place(
             run_id,
@@ -235,19 +238,9 @@ class LangSmithSpanProcessor(SpanProcessor):
             return self._delivery.send(list(patches.values()), deadline=deadline, operation="patch") and sent
 
     def _run_of(self, span: ReadableSpan, entry: _Open | None) -> dict[str, Any] | None:
-        project = self.settings.project
-        try:
-            context = span.context
-            # A live span is read again when it ends: its log records stay until then.
-            logs = STORE.take(context.span_id, keep=span.end_time is None) if context is not None else []
-            pending = span_to_pending(span, project=project, logs=logs)
-        except Exception as exc:
-            # A live span can change while it is read; a hostile one can break a convention.
-            logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
-            try:
-                pending = minimal_pending(span, project=project, problem=f"{type(exc).__name__}: {exc}")
-            except Exception:
-                return None
+        pending = self._convert(span)
+        if pending is None:
+            return None
         if entry is None:
             # Started before this processor was installed: its place is unknown, so it is a root.
             placed, parent = (
@@ -266,8 +259,6 @@ class LangSmithSpanProcessor(SpanProcessor):
             placed, parent = entry.placed, entry.parent
         pending.run_id = placed.run_id
         fill(pending, placed, parent)
-        if self._redaction.active:
-            self._redaction.apply(pending.run)
         return pending.run
 
     def _evict(self, now: float) -> None:
@@ -312,15 +303,11 @@ class LangSmithSpanProcessor(SpanProcessor):
         self._delivery.transport.close()
 
     def stats(self) -> dict[str, Any]:
-        counts = self._delivery.counts
         with self._lock:
             open_spans, outbox = len(self._open), len(self._outbox)
         return {
-            **{name: counts[name] for name in ("runs_exported", "runs_retried", "runs_spooled", "runs_truncated")},
-            "runs_refused": counts["runs_refused"],
-            "runs_dropped": counts["runs_dropped"],
-            "requests": counts["requests"],
-            "queued_runs": self._delivery.queued_runs,
+            **self._delivery.stats(),
+            "conversion_errors": self._convert.errors,
             "open_spans": open_spans,
             "ended_unsent": outbox,
             "evicted": self.evicted,

@@ -97,14 +97,6 @@ class RetryQueue:
                 dropped.append(old)
         return dropped
 
-    def take(self) -> Batch | None:
-        with self._lock:
-            if not self._batches:
-                return None
-            batch, size = self._batches.popleft()
-            self._bytes -= size
-            return batch
-
     def peek(self) -> Batch | None:
         """The oldest batch, left in the queue (and counted) while it is being retried."""
         with self._lock:

@@ -6,7 +6,9 @@ needs the parent's ``dotted_order``, which :mod:`otel_langsmith.assembly` knows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -15,10 +17,13 @@ from .. import ids
 from . import components, events, io, langsmith, llm
 from .llm import GenAIEvent
 from .pending import PendingRun, RunKey, run_key
+from .redact import Redaction
 from .run_type import infer_run_type
 from .values import decode_text
 
-__all__ = ["PendingRun", "RunKey", "minimal_pending", "run_key", "span_to_pending"]
+__all__ = ["PendingRun", "RunKey", "SpanConverter", "minimal_pending", "run_key", "span_to_pending"]
+
+logger = logging.getLogger(__name__)
 
 
 def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEvent] = ()) -> PendingRun:
@@ -40,10 +45,8 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     parent = span.parent
     if identity.run_id is not None:
         run_id, key = identity.run_id, run_key(identity.run_id)
-    elif parent is None:
-        run_id, key = ids.root_run_id(context.trace_id), context.trace_id
     else:
-        run_id, key = ids.span_run_id(context.span_id), context.span_id
+        run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
 
     parent_ref: RunKey | None
     if identity.dotted_order is not None:
@@ -169,11 +172,8 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
     if context is None:
         raise ValueError(f"span {span.name!r} has no context")
     parent = span.parent
-    if parent is None:
-        run_id, key, parent_ref = ids.root_run_id(context.trace_id), context.trace_id, None
-    else:
-        run_id, key = ids.span_run_id(context.span_id), context.span_id
-        parent_ref = None if parent.is_remote else parent.span_id
+    run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
+    parent_ref = None if parent is None or parent.is_remote else parent.span_id
     metadata: dict[str, Any] = {
         "OTEL_TRACE_ID": f"{context.trace_id:032x}",
         "OTEL_SPAN_ID": f"{context.span_id:016x}",
@@ -192,3 +192,40 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
         resource=span.resource,
         project_explicit=False,
     )
+
+
+class SpanConverter:
+    """What the exporter and the span processor both do with a span: its log records joined,
+    converted, redacted; a span that breaks a convention still sent with its place and times.
+
+    ``logs(span_id, keep)`` returns the span's GenAI log records (``keep``: the span is still open
+    and will be read again).
+    """
+
+    def __init__(
+        self, *, project: str, redaction: Redaction, logs: Callable[[int, bool], Sequence[GenAIEvent]]
+    ) -> None:
+        self._project = project
+        self._redaction = redaction
+        self._logs = logs
+        #: Spans a convention failed on (sent with their name, place and times only).
+        self.errors = 0
+        self._errors_lock = threading.Lock()  # exports may convert on several threads at once
+
+    def __call__(self, span: ReadableSpan) -> PendingRun | None:
+        try:
+            logs = self._logs(span.context.span_id, span.end_time is None) if span.context is not None else ()
+            pending = span_to_pending(span, project=self._project, logs=logs)
+            if self._redaction.active:
+                self._redaction.apply(pending.run)
+            return pending
+        except Exception as exc:
+            # Hostile data can break a convention, and a live span can change while it is read.
+            with self._errors_lock:
+                self.errors += 1
+            logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
+            try:
+                return minimal_pending(span, project=self._project, problem=f"{type(exc).__name__}: {exc}")
+            except Exception:
+                logger.exception("Dropping span %r: it has no usable identity", span.name)
+                return None

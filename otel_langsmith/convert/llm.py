@@ -228,11 +228,16 @@ def _genai_current(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> N
         call.tools = _tools(a["gen_ai.tool.definitions"])
 
 
-def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+def _flattened(call: LLMCall, a: Mapping[str, Any], consumed: set[str], inputs: str, outputs: str) -> None:
+    """Messages flattened under two prefixes, where the call has none yet."""
     if call.input_messages is None:
-        call.input_messages = msg.from_prefix(a, "llm.input_messages", consumed) or None
+        call.input_messages = msg.from_prefix(a, inputs, consumed) or None
     if call.output_messages is None:
-        call.output_messages = msg.from_prefix(a, "llm.output_messages", consumed) or None
+        call.output_messages = msg.from_prefix(a, outputs, consumed) or None
+
+
+def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+    _flattened(call, a, consumed, "llm.input_messages", "llm.output_messages")
     if call.tools is None:
         schemas = msg.unflatten(a, "llm.tools")
         if schemas:
@@ -249,10 +254,7 @@ def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> N
 
 
 def _legacy_flat(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
-    if call.input_messages is None:
-        call.input_messages = msg.from_prefix(a, "gen_ai.prompt", consumed) or None
-    if call.output_messages is None:
-        call.output_messages = msg.from_prefix(a, "gen_ai.completion", consumed) or None
+    _flattened(call, a, consumed, "gen_ai.prompt", "gen_ai.completion")
     if call.tools is None:
         functions = msg.unflatten(a, "llm.request.functions")
         if functions:
