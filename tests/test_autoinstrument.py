@@ -1,11 +1,10 @@
 """Zero-code use: ``OTEL_TRACES_EXPORTER=langsmith opentelemetry-instrument python app.py``."""
 
-import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from helpers import child_environment
+from helpers import child_environment, run_child
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_langsmith import LangSmithSpanExporter
@@ -31,14 +30,7 @@ def test_opentelemetry_instrument_delivers_an_example_to_the_receiver(langsmith_
         LANGSMITH_API_KEY=langsmith_receiver.api_key,
         LANGSMITH_PROJECT="zero-code",
     )
-    completed = subprocess.run(
-        [str(instrument), sys.executable, str(APP)],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_child([str(instrument), sys.executable, str(APP)], env=environment)
     assert completed.returncode == 0, completed.stderr
     assert langsmith_receiver.wait_for_runs(3, timeout=10), completed.stderr
     (root,) = langsmith_receiver.roots()

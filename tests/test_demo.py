@@ -1,19 +1,15 @@
 """`make demo`'s program, run as a user would run it: no key set, a local receiver, a printed tree."""
 
-import subprocess
 import sys
 from pathlib import Path
 
-from helpers import child_environment
+from helpers import run_child
 
 DEMO = Path(__file__).parent.parent / "examples" / "agent_demo.py"
 
 
 def test_the_demo_prints_the_run_tree_from_the_local_receiver():
-    environment = child_environment()
-    completed = subprocess.run(
-        [sys.executable, str(DEMO)], env=environment, capture_output=True, text=True, timeout=120, check=False
-    )
+    completed = run_child([sys.executable, str(DEMO)])
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert "6 runs received, 0 requests rejected." in lines

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import child_environment
+from helpers import child_environment, run_child
 
 from otel_langsmith.testing import LangSmithReceiver
 
@@ -13,8 +13,7 @@ DOCTOR = Path(sys.executable).parent / "otel-langsmith"
 
 
 def doctor(**env: str) -> subprocess.CompletedProcess:
-    environment = child_environment(**env)
-    return subprocess.run([str(DOCTOR), "doctor"], env=environment, capture_output=True, text=True, timeout=60)
+    return run_child([str(DOCTOR), "doctor"], env=child_environment(**env), timeout=60)
 
 
 def test_a_working_setup(langsmith_receiver, tmp_path):

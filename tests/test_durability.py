@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import run_child
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -35,9 +36,7 @@ def closed_port_url() -> str:
 
 
 def worker(*args: str) -> tuple[int, dict]:
-    completed = subprocess.run(
-        [sys.executable, str(WORKER), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    completed = run_child([sys.executable, str(WORKER), *args])
     lines = completed.stdout.strip().splitlines()
     return completed.returncode, (json.loads(lines[-1]) if lines else {"stderr": completed.stderr})
 

@@ -3,12 +3,11 @@ each library in a process of its own, exported through the bridge to the local r
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import child_environment
+from helpers import run_child
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
@@ -25,16 +24,7 @@ WORKER = Path(__file__).parent / "genai_worker.py"
 
 
 def run_worker(mode: str, receiver) -> dict[str, dict]:
-    environment = child_environment()
-    completed = subprocess.run(
-        [sys.executable, str(WORKER), mode, receiver.url, receiver.api_key],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=Path(__file__).parent,
-    )
+    completed = run_child([sys.executable, str(WORKER), mode, receiver.url, receiver.api_key], cwd=str(WORKER.parent))
     assert completed.returncode == 0, completed.stderr
     assert receiver.rejected == []
     runs = sorted(receiver.runs.values(), key=lambda r: r["start_time"])
@@ -167,15 +157,8 @@ def test_an_openinference_instrumented_langchain_pipeline(langsmith_receiver):
 
 def langsmith_sdk_runs(mode: str) -> dict[str, dict]:
     with LangSmithReceiver() as receiver:
-        environment = child_environment()
-        completed = subprocess.run(
-            [sys.executable, str(Path(__file__).parent / "langsmith_worker.py"), mode, receiver.url, receiver.api_key],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        worker = Path(__file__).parent / "langsmith_worker.py"
+        completed = run_child([sys.executable, str(worker), mode, receiver.url, receiver.api_key])
         assert completed.returncode == 0, completed.stderr
         assert receiver.rejected == [] and receiver.problems() == []
         return {run["name"]: run for run in receiver.runs.values()}

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import langsmith as ls
 import pytest
 import requests
-from helpers import child_environment
+from helpers import child_environment, run_child
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -258,13 +258,10 @@ def test_configure_installs_everything_in_one_call(langsmith_receiver):
         "    assert 'langsmith-trace' in headers and 'traceparent' in headers, headers\n"
         "trace.get_tracer_provider().shutdown()\n"
     )
-    completed = subprocess.run(
+    completed = run_child(
         [sys.executable, "-c", script],
         env=child_environment(LANGSMITH_ENDPOINT=langsmith_receiver.url, LANGSMITH_API_KEY=langsmith_receiver.api_key),
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     assert [r["name"] for r in langsmith_receiver.runs.values()] == ["configured"]
