@@ -16,7 +16,6 @@ The policy (reference ``langsmith-ingest.md`` sections 3 and 8, where the LangSm
 
 from __future__ import annotations
 
-import gzip
 import logging
 import random
 import threading
@@ -34,11 +33,6 @@ from .config import Settings
 from .shrink import shrink_run
 from .spool import Batch, RetryQueue, Spool
 from .transport import Response, ServerInfo, Transport, suppressed_instrumentation
-
-try:
-    import zstandard
-except ImportError:  # pragma: no cover - zstandard is a dependency; gzip stands in without it
-    zstandard = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -324,12 +318,9 @@ class Delivery:
             path, body = BATCH_PATH, wire.batch_body(batch)
             headers = {"Content-Type": "application/json"}
         encoding = self._encoding(info)
-        if encoding == "zstd":
-            compressed = zstandard.ZstdCompressor(level=3).compress(body)
-        elif encoding == "gzip":
-            compressed = gzip.compress(body, compresslevel=6)
-        else:
+        if encoding == "none":
             return path, body, headers
+        compressed = wire.compress(body, encoding)
         headers["Content-Encoding"] = encoding
         headers["X-Pre-Compressed-Size"] = str(sum(run.size for run in batch))
         headers["X-Post-Compressed-Size"] = str(len(compressed))
@@ -338,8 +329,8 @@ class Delivery:
     def _encoding(self, info: ServerInfo) -> str:
         choice = self._compression
         if choice == "auto":
-            return "zstd" if info.zstd_compression_enabled and zstandard is not None else "none"
-        if choice == "zstd" and zstandard is None:
+            return "zstd" if info.zstd_compression_enabled and wire.ZSTD_AVAILABLE else "none"
+        if choice == "zstd" and not wire.ZSTD_AVAILABLE:
             return "gzip"
         return choice
 

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from . import ids
 from .assembly import DEFAULT_MAX_PLACED, Placed, fill, inherit, place
 from .config import Settings
-from .convert import SpanConverter, components, langsmith, run_key
+from .convert import SpanConverter, components, keys, langsmith, run_key
 from .convert.redact import Hook, Redaction
 from .delivery import Delivery, RetryPolicy
 from .logs import STORE
@@ -146,7 +146,7 @@ class LangSmithSpanProcessor(SpanProcessor):
             dotted_order=identity.dotted_order,
         )
         if attributes:
-            own_metadata = components.thread(attributes, {})
+            own_metadata = components.thread(attributes, keys.present(tuple(attributes)), {})
             own_tags: list[str] = []
             if explicit:
                 own_metadata.update(langsmith.metadata(attributes))

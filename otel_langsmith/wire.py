@@ -12,14 +12,21 @@ Writing the layout directly is faster than ``requests_toolbelt.MultipartEncoder`
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
+
+try:
+    import zstandard
+except ImportError:  # pragma: no cover - zstandard is a dependency; gzip stands in without it
+    zstandard = None  # type: ignore[assignment]
+
+ZSTD_AVAILABLE = zstandard is not None
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +86,11 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(_sanitize(value), default=_default)
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedRun:
+class EncodedRun(NamedTuple):
     """One run operation serialized once: its main part and each out-of-band field, as JSON bytes.
 
-    Bodies for either endpoint are assembled from these without encoding anything again.
+    Bodies for either endpoint are assembled from these without encoding anything again. A named
+    tuple: one is made per run, and a frozen dataclass costs three times as much to make.
     """
 
     operation: str
@@ -99,8 +106,7 @@ class EncodedRun:
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    main = {key: value for key, value in run.items() if key not in _OUT_OF_BAND}
-    parts = [("", dumps(main))]
+    parts = [("", dumps({key: value for key, value in run.items() if key not in _OUT_OF_BAND}))]
     for field in OUT_OF_BAND:
         value = run.get(field)
         if value is not None:
@@ -111,6 +117,12 @@ def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun
 # Part framing bytes beyond the payload and the part name: used to budget batches by their real size.
 _FRAMING = len(b'--\r\nContent-Disposition: form-data; name=""\r\nContent-Type: application/json\r\n')
 _FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
+# One part's head, filled by bytes formatting in one step (the body is joined once from heads and
+# payloads, so a payload is copied only into the body).
+_PART_HEAD = (
+    b'--%s\r\nContent-Disposition: form-data; name="%s"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n'
+)
+_FIELD_SUFFIXES = {field: ("." + field).encode() for field in OUT_OF_BAND}
 
 
 def multipart_size(run: EncodedRun) -> int:
@@ -123,25 +135,12 @@ def multipart_body(runs: Iterable[EncodedRun], boundary: str) -> bytes:
     """A ``/runs/multipart`` body: per run its main part, then its out-of-band parts."""
     mark = boundary.encode()
     chunks: list[bytes] = []
+    add = chunks.extend
     for run in runs:
-        prefix = f"{run.operation}.{run.run_id}"
+        prefix = f"{run.operation}.{run.run_id}".encode()
         for field, payload in run.parts:
-            name = f"{prefix}.{field}" if field else prefix
-            chunks.append(
-                b"".join(
-                    (
-                        b"--",
-                        mark,
-                        b'\r\nContent-Disposition: form-data; name="',
-                        name.encode(),
-                        b'"\r\nContent-Type: application/json\r\nContent-Length: ',
-                        str(len(payload)).encode(),
-                        b"\r\n\r\n",
-                        payload,
-                        b"\r\n",
-                    )
-                )
-            )
+            name = prefix + _FIELD_SUFFIXES.get(field, b"." + field.encode()) if field else prefix
+            add((_PART_HEAD % (mark, name, len(payload)), payload, b"\r\n"))
     chunks.append(b"--" + mark + b"--\r\n")
     return b"".join(chunks)
 
@@ -183,3 +182,17 @@ def batches(runs: Sequence[EncodedRun], *, max_operations: int, max_bytes: int) 
         size += run_size
     if batch:
         yield batch
+
+
+#: Level 1, as the LangSmith SDK compresses: on run JSON it compresses as well as level 3 (17x on
+#: the benchmark mix) in three quarters of the time.
+ZSTD_LEVEL = 1
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    """``body`` as a ``Content-Encoding`` of ``zstd`` or ``gzip``."""
+    if encoding == "zstd":
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
+    if encoding == "gzip":
+        return gzip.compress(body, compresslevel=6)
+    raise ValueError(f"unknown content encoding {encoding!r}")

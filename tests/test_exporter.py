@@ -399,7 +399,7 @@ def test_a_span_that_cannot_be_converted_still_arrives_in_its_place(langsmith_re
             raise RuntimeError("a convention bug")
         return None
 
-    monkeypatch.setattr(run_type, "RULES", [broken_rule, *run_type.RULES])
+    monkeypatch.setattr(run_type, "RULES", [(broken_rule, None), *run_type.RULES])
     exporter = langsmith_receiver.exporter()
     provider = make_provider(exporter)
     tracer = provider.get_tracer("x")

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import ids
-from . import components, events, io, langsmith, llm
+from . import components, events, io, keys, langsmith, llm
 from .llm import GenAIEvent
 from .pending import PendingRun, RunKey, run_key
 from .redact import Redaction
@@ -34,14 +34,15 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     context = span.context
     if context is None:  # only a hand-built ReadableSpan lacks one
         raise ValueError(f"span {span.name!r} has no context")
-    # One copy into a plain dict: every lookup on the SDK's mapping proxy costs several times more.
-    attributes: dict[str, Any] = dict(span.attributes) if span.attributes else {}
+    attributes = _attributes(span)
+    present = keys.present(tuple(attributes))
+    span_events = span.events
     consumed: set[str] = set()
     metadata: dict[str, Any] = {}
 
     # LangSmith's own keys are on few spans: one look at the keys spares five lookups here.
-    native = any(attribute.startswith(langsmith.PREFIX) for attribute in attributes)
-    identity = langsmith.explicit_identity(attributes) if native else langsmith.ExplicitIdentity()
+    native = "langsmith" in present
+    identity = langsmith.explicit_identity(attributes) if native else _NO_IDENTITY
     parent = span.parent
     if identity.run_id is not None:
         run_id, key = identity.run_id, run_key(identity.run_id)
@@ -67,7 +68,7 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     else:
         parent_ref = parent.span_id
 
-    run_type = infer_run_type(attributes, span.name)
+    run_type = infer_run_type(attributes, span.name, present)
     if "langsmith.span.kind" in attributes:
         # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
         # the run already says all of it.
@@ -81,17 +82,17 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     run: dict[str, Any] = {"name": name, "run_type": run_type}
 
     # LangSmith's own attributes hold the whole inputs and outputs: they win.
-    native_inputs = io.first(attributes, io.NATIVE_INPUT_KEYS, "input", consumed)
+    native_inputs = io.first(attributes, present, io.NATIVE_INPUT_KEYS, "input", consumed)
     if native_inputs is not None:
         run["inputs"] = native_inputs
-    native_outputs = io.first(attributes, io.NATIVE_OUTPUT_KEYS, "output", consumed)
+    native_outputs = io.first(attributes, present, io.NATIVE_OUTPUT_KEYS, "output", consumed)
     if native_outputs is not None:
         run["outputs"] = native_outputs
-    run_events = events.events(span.events)
+    run_events = events.events(span_events)
     if run_events:
         run["events"] = run_events
     if run_type == "llm":
-        call = llm.extract(attributes, span.events, logs, span.start_time or 0, consumed)
+        call = llm.extract(attributes, present, span_events, logs, span.start_time or 0, consumed)
         llm.apply(call, run, metadata)
         if call.input_messages is not None or call.output_messages is not None:
             # The raw request and response they were rebuilt from would only repeat them.
@@ -99,19 +100,19 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     elif run_type == "tool":
         components.tool(attributes, run, metadata, consumed)
     elif run_type == "retriever":
-        components.retriever(attributes, run, consumed)
+        components.retriever(attributes, present, run, consumed)
     elif run_type == "embedding":
-        components.embedding(attributes, run, consumed)
-        llm.apply(llm.extract(attributes, span.events, logs, span.start_time or 0, consumed), run, metadata)
+        components.embedding(attributes, present, run, consumed)
+        llm.apply(llm.extract(attributes, present, span_events, logs, span.start_time or 0, consumed), run, metadata)
     if "inputs" not in run:
-        generic_inputs = io.first(attributes, io.INPUT_KEYS, "input", consumed)
+        generic_inputs = io.first(attributes, present, io.INPUT_KEYS, "input", consumed)
         if generic_inputs is not None:
             run["inputs"] = generic_inputs
     if "outputs" not in run:
-        generic_outputs = io.first(attributes, io.OUTPUT_KEYS, "output", consumed)
+        generic_outputs = io.first(attributes, present, io.OUTPUT_KEYS, "output", consumed)
         if generic_outputs is not None:
             run["outputs"] = generic_outputs
-    run_error = events.error(span.status, span.events)
+    run_error = events.error(span.status, span_events)
     if run_error is not None:
         run["error"] = run_error
     run_tags = (langsmith.tags(attributes) or []) if native else []
@@ -127,13 +128,20 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     if session_name is not None or session_id is None:
         run["session_name"] = session_name or project
 
-    components.traceloop_metadata(attributes, metadata, consumed)
-    for attribute, value in attributes.items():
-        if attribute not in consumed and not attribute.startswith(langsmith.PREFIX):
-            metadata.setdefault(attribute, decode_text(value, attribute) if isinstance(value, bytes) else value)
+    if "traceloop.association.properties" in present or "metadata" in present:
+        components.traceloop_metadata(attributes, metadata, consumed)
+    # Every attribute no convention consumed is kept as metadata; what the conventions wrote wins.
+    passthrough = {name: value for name, value in attributes.items() if name not in consumed}
+    if native:
+        passthrough = {name: value for name, value in passthrough.items() if not name.startswith(langsmith.PREFIX)}
+    for attribute, value in passthrough.items():
+        if isinstance(value, bytes):
+            passthrough[attribute] = decode_text(value, attribute)
+    passthrough.update(metadata)
+    metadata = passthrough
     if native:
         metadata.update(langsmith.metadata(attributes))
-    inherit = components.thread(attributes, metadata)
+    inherit = components.thread(attributes, present, metadata)
     metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
     metadata["OTEL_SPAN_ID"] = f"{context.span_id:016x}"
     run["extra"] = {"metadata": metadata}
@@ -156,6 +164,25 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
         parent_run_id=identity.parent_run_id if identity.dotted_order is not None else None,
         inherit=inherit or None,
     )
+
+
+# A span without langsmith.* keys names no identity of its own (read-only).
+_NO_IDENTITY = langsmith.ExplicitIdentity()
+
+
+def _attributes(span: ReadableSpan) -> dict[str, Any]:
+    """A plain copy of the span's attributes, which every lookup below is made on.
+
+    ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a mapping proxy: copying
+    through both runs Python-level ``__iter__``/``__getitem__`` per key (2 us for 7 keys, the largest
+    cost of converting an HTTP span); the dict underneath copies in C. Anything else takes the
+    public way.
+    """
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if isinstance(inner, dict):
+        return dict(inner)
+    attributes = span.attributes
+    return dict(attributes) if attributes else {}
 
 
 def _text(value: Any) -> str | None:

@@ -39,8 +39,8 @@ def tool(attributes: Mapping[str, Any], run: dict[str, Any], metadata: dict[str,
             break
 
 
-def retriever(attributes: Mapping[str, Any], run: dict[str, Any], consumed: set[str]) -> None:
-    documents = msg.unflatten(attributes, "retrieval.documents")
+def retriever(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
+    documents = msg.unflatten(attributes, "retrieval.documents", present)
     if not documents:
         return
     consumed.update(msg.indexed_keys(attributes, "retrieval.documents"))
@@ -58,8 +58,8 @@ def retriever(attributes: Mapping[str, Any], run: dict[str, Any], consumed: set[
         run["outputs"]["documents"] = converted
 
 
-def embedding(attributes: Mapping[str, Any], run: dict[str, Any], consumed: set[str]) -> None:
-    items = msg.unflatten(attributes, "embedding.embeddings")
+def embedding(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
+    items = msg.unflatten(attributes, "embedding.embeddings", present)
     texts = [item["embedding.text"] for item in items if "embedding.text" in item]
     if items:
         consumed.update(msg.indexed_keys(attributes, "embedding.embeddings"))
@@ -75,11 +75,14 @@ _SESSION_KEYS = (
     "ai.telemetry.metadata.sessionId",
 )
 _USER_KEYS = ("user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId")
+_THREAD_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
 
 
-def thread(attributes: Mapping[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+def thread(attributes: Mapping[str, Any], present: frozenset[str], metadata: dict[str, Any]) -> dict[str, Any]:
     """Thread and user keys; returns what the runs below should carry too."""
     inherited: dict[str, Any] = {}
+    if _THREAD_KEYS.isdisjoint(present) and "session_id" not in metadata and "thread_id" not in metadata:
+        return inherited
     session = next((attributes[k] for k in _SESSION_KEYS if attributes.get(k) not in (None, "")), None)
     if session is None:
         session = metadata.get("session_id") or metadata.get("thread_id")

@@ -22,9 +22,14 @@ _COMPANIONS = {"input.value": "input.mime_type", "output.value": "output.mime_ty
 
 
 def first(
-    attributes: Mapping[str, Any], keys: tuple[str, ...], wrap_key: str, consumed: set[str]
+    attributes: Mapping[str, Any], present: frozenset[str], keys: tuple[str, ...], wrap_key: str, consumed: set[str]
 ) -> dict[str, Any] | None:
-    """The first of ``keys`` present, as an object; the key (and its companion) join ``consumed``."""
+    """The first of ``keys`` present, as an object; the key (and its companion) join ``consumed``.
+
+    ``present`` is :func:`keys.present` of the attributes (most spans have none of these keys).
+    """
+    if present.isdisjoint(keys):
+        return None
     for key in keys:
         value = attributes.get(key)
         if value is not None:

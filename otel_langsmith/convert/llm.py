@@ -60,89 +60,88 @@ def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
-def _usage(
-    input_tokens: Any, output_tokens: Any, total: Any, details_in: dict[str, Any], details_out: dict[str, Any]
-) -> dict[str, Any] | None:
-    prompt, completion = _number(input_tokens), _number(output_tokens)
-    if prompt is None and completion is None:
+# Usage by convention: (field, the keys that carry it, first found wins). A dotted field goes into
+# input_token_details / output_token_details. Table-driven so that a span is asked only for the keys
+# it has (``present``), not for every spelling of every count.
+UsageTable = tuple[tuple[str, tuple[str, ...]], ...]
+
+_GENAI_USAGE: UsageTable = (
+    ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+    ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+    ("total_tokens", ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
+    ("input.cache_read", ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")),
+    (
+        "input.cache_creation",
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+            "gen_ai.usage.cache_write.input_tokens",
+        ),
+    ),
+    ("input.audio", ("gen_ai.usage.audio.input_tokens",)),
+    (
+        "output.reasoning",
+        (
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.reasoning_tokens",
+            "gen_ai.usage.details.reasoning_tokens",
+        ),
+    ),
+    ("output.audio", ("gen_ai.usage.audio.output_tokens",)),
+)
+_OPENINFERENCE_USAGE: UsageTable = (
+    ("input_tokens", ("llm.token_count.prompt",)),
+    ("output_tokens", ("llm.token_count.completion",)),
+    ("total_tokens", ("llm.token_count.total",)),
+    ("input.cache_read", ("llm.token_count.prompt_details.cache_read",)),
+    ("input.cache_creation", ("llm.token_count.prompt_details.cache_write",)),
+    ("input.audio", ("llm.token_count.prompt_details.audio",)),
+    ("output.reasoning", ("llm.token_count.completion_details.reasoning",)),
+    ("output.audio", ("llm.token_count.completion_details.audio",)),
+)
+_VERCEL_USAGE: UsageTable = (
+    ("input_tokens", ("ai.usage.inputTokens", "ai.usage.promptTokens")),
+    ("output_tokens", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
+    ("total_tokens", ("ai.usage.totalTokens",)),
+    ("input.cache_read", ("ai.usage.cachedInputTokens",)),
+    ("output.reasoning", ("ai.usage.reasoningTokens",)),
+)
+
+
+def _usage(a: Mapping[str, Any], present: frozenset[str], table: UsageTable) -> dict[str, Any] | None:
+    """``usage_metadata`` from one convention's keys; None when it names neither token count."""
+    found: dict[str, int] = {}
+    for name, keys in table:
+        for key in keys:
+            if key in present:
+                number = _number(a[key])
+                if number is not None:
+                    found[name] = number
+                    break
+    if "input_tokens" not in found and "output_tokens" not in found:
         return None
-    usage: dict[str, Any] = {"input_tokens": prompt or 0, "output_tokens": completion or 0}
-    usage["total_tokens"] = (
-        _number(total) if _number(total) is not None else usage["input_tokens"] + usage["output_tokens"]
-    )
-    details_in = {k: v for k, v in ((k, _number(v)) for k, v in details_in.items()) if v is not None}
-    details_out = {k: v for k, v in ((k, _number(v)) for k, v in details_out.items()) if v is not None}
-    if details_in:
-        usage["input_token_details"] = details_in
-    if details_out:
-        usage["output_token_details"] = details_out
+    usage: dict[str, Any] = {
+        "input_tokens": found.get("input_tokens", 0),
+        "output_tokens": found.get("output_tokens", 0),
+    }
+    usage["total_tokens"] = found.get("total_tokens", usage["input_tokens"] + usage["output_tokens"])
+    for side in ("input", "output"):
+        details = {name[len(side) + 1 :]: n for name, n in found.items() if name.startswith(side + ".")}
+        if details:
+            usage[f"{side}_token_details"] = details
     return usage
 
 
-def _genai_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
-    return _usage(
-        _first(a, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
-        _first(a, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
-        _first(a, "gen_ai.usage.total_tokens", "llm.usage.total_tokens"),
-        {
-            "cache_read": _first(a, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens"),
-            "cache_creation": _first(
-                a,
-                "gen_ai.usage.cache_creation.input_tokens",
-                "gen_ai.usage.cache_creation_input_tokens",
-                "gen_ai.usage.cache_write.input_tokens",
-            ),
-            "audio": a.get("gen_ai.usage.audio.input_tokens"),
-        },
-        {
-            "reasoning": _first(
-                a,
-                "gen_ai.usage.reasoning.output_tokens",
-                "gen_ai.usage.reasoning_tokens",
-                "gen_ai.usage.details.reasoning_tokens",
-            ),
-            "audio": a.get("gen_ai.usage.audio.output_tokens"),
-        },
-    )
-
-
-def _openinference_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
-    return _usage(
-        a.get("llm.token_count.prompt"),
-        a.get("llm.token_count.completion"),
-        a.get("llm.token_count.total"),
-        {
-            "cache_read": a.get("llm.token_count.prompt_details.cache_read"),
-            "cache_creation": a.get("llm.token_count.prompt_details.cache_write"),
-            "audio": a.get("llm.token_count.prompt_details.audio"),
-        },
-        {
-            "reasoning": a.get("llm.token_count.completion_details.reasoning"),
-            "audio": a.get("llm.token_count.completion_details.audio"),
-        },
-    )
-
-
-def _vercel_usage(a: Mapping[str, Any]) -> dict[str, Any] | None:
-    return _usage(
-        _first(a, "ai.usage.inputTokens", "ai.usage.promptTokens"),
-        _first(a, "ai.usage.outputTokens", "ai.usage.completionTokens"),
-        a.get("ai.usage.totalTokens"),
-        {"cache_read": a.get("ai.usage.cachedInputTokens")},
-        {"reasoning": a.get("ai.usage.reasoningTokens")},
-    )
-
-
 _PARAMS = {
-    "temperature": "temperature",
-    "top_p": "top_p",
-    "top_k": "top_k",
-    "max_tokens": "max_tokens",
-    "frequency_penalty": "frequency_penalty",
-    "presence_penalty": "presence_penalty",
-    "seed": "seed",
-    "stop_sequences": "stop",
-    "choice.count": "n",
+    "gen_ai.request.temperature": "temperature",
+    "gen_ai.request.top_p": "top_p",
+    "gen_ai.request.top_k": "top_k",
+    "gen_ai.request.max_tokens": "max_tokens",
+    "gen_ai.request.frequency_penalty": "frequency_penalty",
+    "gen_ai.request.presence_penalty": "presence_penalty",
+    "gen_ai.request.seed": "seed",
+    "gen_ai.request.stop_sequences": "stop",
+    "gen_ai.request.choice.count": "n",
 }
 
 
@@ -228,18 +227,20 @@ def _genai_current(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> N
         call.tools = _tools(a["gen_ai.tool.definitions"])
 
 
-def _flattened(call: LLMCall, a: Mapping[str, Any], consumed: set[str], inputs: str, outputs: str) -> None:
+def _flattened(
+    call: LLMCall, a: Mapping[str, Any], present: frozenset[str], consumed: set[str], inputs: str, outputs: str
+) -> None:
     """Messages flattened under two prefixes, where the call has none yet."""
     if call.input_messages is None:
-        call.input_messages = msg.from_prefix(a, inputs, consumed) or None
+        call.input_messages = msg.from_prefix(a, inputs, present, consumed) or None
     if call.output_messages is None:
-        call.output_messages = msg.from_prefix(a, outputs, consumed) or None
+        call.output_messages = msg.from_prefix(a, outputs, present, consumed) or None
 
 
-def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
-    _flattened(call, a, consumed, "llm.input_messages", "llm.output_messages")
+def _openinference(call: LLMCall, a: Mapping[str, Any], present: frozenset[str], consumed: set[str]) -> None:
+    _flattened(call, a, present, consumed, "llm.input_messages", "llm.output_messages")
     if call.tools is None:
-        schemas = msg.unflatten(a, "llm.tools")
+        schemas = msg.unflatten(a, "llm.tools", present)
         if schemas:
             consumed.update(msg.indexed_keys(a, "llm.tools"))
             call.tools = _tools([item.get("tool.json_schema") for item in schemas])
@@ -253,10 +254,10 @@ def _openinference(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> N
                 call.params.setdefault(key, value)
 
 
-def _legacy_flat(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
-    _flattened(call, a, consumed, "gen_ai.prompt", "gen_ai.completion")
+def _legacy_flat(call: LLMCall, a: Mapping[str, Any], present: frozenset[str], consumed: set[str]) -> None:
+    _flattened(call, a, present, consumed, "gen_ai.prompt", "gen_ai.completion")
     if call.tools is None:
-        functions = msg.unflatten(a, "llm.request.functions")
+        functions = msg.unflatten(a, "llm.request.functions", present)
         if functions:
             consumed.update(msg.indexed_keys(a, "llm.request.functions"))
             call.tools = _tools(
@@ -292,32 +293,46 @@ def _vercel(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
 
 def extract(
     attributes: Mapping[str, Any],
+    present: frozenset[str],
     events: Sequence[Event],
     logs: Sequence[GenAIEvent],
     start_ns: int,
     consumed: set[str],
 ) -> LLMCall:
-    """Everything the span (and its log records) says about the model call."""
+    """Everything the span (and its log records) says about the model call.
+
+    ``present`` is :func:`keys.present` of the attributes: a convention none of whose keys the span
+    has is not asked (most of the cost of a model span used to be asking them all).
+    """
     a = attributes
     call = LLMCall()
     _genai_current(call, a, consumed)
-    _openinference(call, a, consumed)
-    _legacy_flat(call, a, consumed)
-    span_events: list[GenAIEvent] = [(e.name, e.attributes or {}, e.timestamp) for e in events]
-    _from_events(call, [*span_events, *logs])
-    _vercel(call, a, consumed)
+    if "llm" in present:
+        _openinference(call, a, present, consumed)
+    if "gen_ai.prompt" in present or "gen_ai.completion" in present or "llm.request.functions" in present:
+        _legacy_flat(call, a, present, consumed)
+    if events or logs:
+        span_events: list[GenAIEvent] = [(e.name, e.attributes or {}, e.timestamp) for e in events]
+        _from_events(call, [*span_events, *logs])
+    if "ai" in present:
+        _vercel(call, a, consumed)
 
-    call.usage = _genai_usage(a) or _openinference_usage(a) or _vercel_usage(a)
+    call.usage = (
+        (_usage(a, present, _GENAI_USAGE) if "gen_ai.usage" in present or "llm.usage" in present else None)
+        or (_usage(a, present, _OPENINFERENCE_USAGE) if "llm.token_count" in present else None)
+        or (_usage(a, present, _VERCEL_USAGE) if "ai.usage" in present else None)
+    )
     call.response_model = _first(a, "gen_ai.response.model", "llm.response.model", "ai.response.model")
     call.request_model = _first(
         a, "gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name"
     )
     provider = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
     call.provider = str(provider).lower().split(".")[0] if provider is not None else None
-    for key, name in _PARAMS.items():
-        value = a.get(f"gen_ai.request.{key}")
-        if value is not None:
-            call.params.setdefault(name, list(value) if isinstance(value, tuple) else value)
+    if "gen_ai.request" in present:
+        for key, name in _PARAMS.items():
+            value = a.get(key)
+            if value is not None:
+                call.params.setdefault(name, list(value) if isinstance(value, tuple) else value)
     finish = a.get("gen_ai.response.finish_reasons")
     if finish is not None and not call.finish_reasons:
         call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]

@@ -21,7 +21,12 @@ _ROLES = {"agent": "assistant", "function": "tool", "model": "assistant", "human
 _INDEX = re.compile(r"(\d+)\.(.+)")
 
 
+_CANONICAL_ROLES = frozenset(("system", "user", "assistant", "tool"))
+
+
 def normalize_role(role: Any) -> str:
+    if type(role) is str and role in _CANONICAL_ROLES:  # nearly always: spares the string work below
+        return role
     text = str(role or "user").strip().lower()
     return _ROLES.get(text, text)
 
@@ -51,29 +56,44 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
         return []
     converted: list[dict[str, Any]] = []
     for message in messages:
-        if not isinstance(message, Mapping):
+        # type() first: parsed JSON is always a dict, and an ABC isinstance costs 7 times more.
+        if type(message) is not dict and not isinstance(message, Mapping):
             continue
         role = normalize_role(message.get("role"))
         parts = message.get("parts")
-        if not isinstance(parts, list):
+        if type(parts) is not list:
             # Already OpenAI-shaped (or close enough): keep what it says.
             converted.append({**message, "role": role})
             continue
-        content: list[dict[str, Any]] = []
+        # Text parts are kept as strings until another kind of content turns up: nearly every
+        # message is text only, and becomes one string (conversations are most of a model span's
+        # conversion cost, so this loop is kept lean).
+        texts: list[str] = []
+        content: list[dict[str, Any]] | None = None
         tool_calls: list[dict[str, Any]] = []
         for part in parts:
-            if not isinstance(part, Mapping):
+            if type(part) is not dict and not isinstance(part, Mapping):
                 continue
             kind = part.get("type")
             if kind == "text":
-                content.append({"type": "text", "text": str(part.get("content", ""))})
-            elif kind == "tool_call":
+                text = part.get("content", "")
+                text = text if type(text) is str else str(text)
+                if content is None:
+                    texts.append(text)
+                else:
+                    content.append({"type": "text", "text": text})
+                continue
+            if kind == "tool_call":
                 tool_calls.append(_tool_call(part.get("id"), part.get("name"), part.get("arguments", {})))
-            elif kind == "tool_call_response":
+                continue
+            if kind == "tool_call_response":
                 response = part.get("response", part.get("result"))
                 text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
                 converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
-            elif kind == "blob":
+                continue
+            if content is None:
+                content = [{"type": "text", "text": text} for text in texts]
+            if kind == "blob":
                 content.append({"type": "image_url", "image_url": {"url": _blob_url(part)}})
             elif kind == "uri":
                 content.append({"type": "image_url", "image_url": {"url": part.get("uri")}})
@@ -81,11 +101,11 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
                 content.append({"type": "reasoning", "text": str(part.get("content", ""))})
             else:
                 content.append(dict(part))
-        if not content and not tool_calls:
+        if not texts and not content and not tool_calls:
             continue
         entry: dict[str, Any] = {"role": role}
-        if all(item.get("type") == "text" for item in content):
-            entry["content"] = "".join(item["text"] for item in content) if content else None
+        if content is None:
+            entry["content"] = "".join(texts) if texts else None
         else:
             entry["content"] = content
         if tool_calls:
@@ -115,12 +135,17 @@ def system_instructions(instructions: Any) -> dict[str, Any] | None:
     return None
 
 
-def unflatten(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+def unflatten(
+    attributes: Mapping[str, Any], prefix: str, present: frozenset[str] | None = None
+) -> list[dict[str, Any]]:
     """``prefix.{i}.rest = value`` keys as a list of ``{rest: value}`` dicts, ordered by ``i``.
 
     Non-numeric segments (``gen_ai.prompt.prompt_filter_results``) are not messages and are left
     out; indices beyond :data:`MAX_INDEX` are skipped without dropping their valid siblings.
+    ``present`` (:func:`keys.present` of the attributes) spares the scan when no key has the prefix.
     """
+    if present is not None and prefix not in present:
+        return []
     start = prefix + "."
     buckets: dict[int, dict[str, Any]] = {}
     for key, value in attributes.items():
@@ -180,9 +205,11 @@ def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     return message
 
 
-def from_prefix(attributes: Mapping[str, Any], prefix: str, consumed: set[str]) -> list[dict[str, Any]]:
+def from_prefix(
+    attributes: Mapping[str, Any], prefix: str, present: frozenset[str], consumed: set[str]
+) -> list[dict[str, Any]]:
     """All messages flattened under ``prefix``; their keys join ``consumed``."""
-    items = unflatten(attributes, prefix)
+    items = unflatten(attributes, prefix, present)
     if items:
         consumed.update(indexed_keys(attributes, prefix))
     return [message for message in (from_flat(item) for item in items) if message is not None]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import keys
+
 RUN_TYPES = frozenset({"llm", "chain", "tool", "retriever", "embedding", "prompt", "parser"})
 DEFAULT_RUN_TYPE = "chain"
 
@@ -107,9 +109,9 @@ def prompt_template(attributes: Mapping[str, Any], name: str) -> str | None:
 
 
 def retrieval_documents(attributes: Mapping[str, Any], name: str) -> str | None:
-    if any(key.startswith("retrieval.documents.") for key in attributes):
+    if "db.vector.query.top_k" in attributes or any(key.startswith("retrieval.documents.") for key in attributes):
         return "retriever"
-    return "retriever" if "db.vector.query.top_k" in attributes else None
+    return None
 
 
 _MODEL_KEYS = ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name", "ai.model.id")
@@ -145,23 +147,45 @@ def span_name(attributes: Mapping[str, Any], name: str) -> str | None:
     return _NAMES.get(lowered)
 
 
-RULES: list[Rule] = [
-    langsmith_span_kind,
-    openinference_span_kind,
-    genai_operation,
-    traceloop_span_kind,
-    llm_request_type,
-    vercel_operation,
-    tool_attributes,
-    prompt_template,
-    retrieval_documents,
-    model_present,
-    span_name,
+#: (rule, the keys or key prefixes it reads): a rule is tried only on spans that have one of them;
+#: None: on every span.
+RULES: list[tuple[Rule, tuple[str, ...] | None]] = [
+    (langsmith_span_kind, ("langsmith.span.kind",)),
+    (openinference_span_kind, ("openinference.span.kind",)),
+    (genai_operation, ("gen_ai.operation.name",)),
+    (traceloop_span_kind, ("traceloop.span.kind",)),
+    (llm_request_type, ("llm.request.type", "traceloop.llm.request.type")),
+    (vercel_operation, ("ai.operationId",)),
+    (tool_attributes, ("gen_ai.tool.name", "gen_ai.tool.call.id")),
+    (prompt_template, ("llm.prompt_template.variables",)),
+    (retrieval_documents, ("retrieval.documents", "db.vector.query.top_k")),
+    (model_present, _MODEL_KEYS),
+    (span_name, None),
 ]
 
 
-def infer_run_type(attributes: Mapping[str, Any], name: str) -> str:
-    for rule in RULES:
+# The rules that can answer for a set of keys, by key set (see keys.py): most spans have keys for
+# one or two rules, and checking all eleven on every span cost more than running those.
+_applicable: dict[frozenset[str], tuple[Rule, ...]] = {}
+_applicable_from: list[Any] = []  # the RULES list the cache was built from: tests replace it
+
+
+def _rules_for(present: frozenset[str]) -> tuple[Rule, ...]:
+    if not _applicable_from or _applicable_from[0] is not RULES:
+        _applicable.clear()
+        _applicable_from[:] = [RULES]
+    rules = _applicable.get(present)
+    if rules is None:
+        rules = tuple(rule for rule, reads in RULES if reads is None or not present.isdisjoint(reads))
+        if len(_applicable) >= 2048:
+            _applicable.clear()
+        _applicable[present] = rules
+    return rules
+
+
+def infer_run_type(attributes: Mapping[str, Any], name: str, present: frozenset[str] | None = None) -> str:
+    """The first answer of :data:`RULES`; ``present`` is ``keys.present(tuple(attributes))``."""
+    for rule in _rules_for(keys.present(tuple(attributes)) if present is None else present):
         run_type = rule(attributes, name)
         if run_type is not None:
             return run_type

@@ -1,0 +1,246 @@
+"""What the bridge costs against what users would otherwise run, on the same spans, in one process.
+
+    make bench        # or: python benchmarks/bench_client.py [--traces N] [--rounds R]
+
+The span mix (``spanmix.py``: agent traces of model calls with JSON conversations, tools and HTTP
+client spans, about 5,000 spans) is recorded once by the real SDK, then each contender handles all
+of it, round after round, and the median round is reported per span:
+
+- bridge: everything the exporter does before the network: convert, assemble (children wait for
+  their parents, as behind a BatchSpanProcessor: the spans come in 512-span exports in end order),
+  encode, frame as multipart, compress (zstd, as against LangSmith);
+- OTLP: ``encode_spans(spans).SerializeToString()`` of opentelemetry-exporter-otlp-proto-common,
+  what ``OTLPSpanExporter`` does before the network;
+- LangSmith SDK: its own serialization of the same run dicts into multipart parts (what its
+  background thread does per run before compressing);
+- floor: ``orjson.dumps`` of the same run dicts, nothing else.
+
+Then end to end: spans per second through a ``BatchSpanProcessor`` to a local receiver (this
+package's LangSmith receiver; a local OTLP sink for ``OTLPSpanExporter``), each server in a child
+process so that it does not take the exporter's GIL; and the bytes each run costs on the wire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from langsmith._internal._operations import (
+    encode_multipart_parts_and_context,
+    serialize_run_dict,
+    serialized_run_operation_to_multipart_parts_and_context,
+)
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from spanmix import SPANS_PER_TRACE, record
+
+from otel_langsmith import LangSmithSpanExporter, wire
+from otel_langsmith.assembly import Assembler
+from otel_langsmith.convert import SpanConverter
+from otel_langsmith.convert.redact import Redaction
+
+EXPORT_SIZE = 512  # BatchSpanProcessor's default max_export_batch_size
+BOUNDARY = wire.new_boundary()
+
+
+def bridge(spans: Sequence[ReadableSpan]) -> list[bytes]:
+    """The exporter's client-side path, stage for stage as ``LangSmithSpanExporter.export`` and
+    ``Delivery.send`` run it, minus the network."""
+    convert = SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
+    assembler = Assembler(max_wait=300.0, max_spans=20_000, max_bytes=64 << 20)
+    bodies = []
+    for offset in range(0, len(spans), EXPORT_SIZE):
+        pendings = [convert(span) for span in spans[offset : offset + EXPORT_SIZE]]
+        ready = assembler.add([p for p in pendings if p is not None], now=0.0)
+        encoded = [wire.encode_run(run) for run in ready]
+        for batch in wire.batches(encoded, max_operations=100, max_bytes=20 << 20):
+            bodies.append(wire.compress(wire.multipart_body(batch, BOUNDARY), "zstd"))
+    return bodies
+
+
+def bridge_runs(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
+    """The run dicts the bridge sends for ``spans`` (the other contenders' input)."""
+    convert = SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
+    assembler = Assembler(max_wait=300.0, max_spans=20_000, max_bytes=64 << 20)
+    runs: list[dict[str, Any]] = []
+    for offset in range(0, len(spans), EXPORT_SIZE):
+        pendings = [convert(span) for span in spans[offset : offset + EXPORT_SIZE]]
+        runs += assembler.add([p for p in pendings if p is not None], now=0.0)
+    return runs
+
+
+def langsmith_sdk(runs: Sequence[dict[str, Any]]) -> bytes:
+    chunks: list[bytes] = []
+    for run in runs:
+        # serialize_run_dict pops the out-of-band fields: it gets a copy, as the SDK's queue does.
+        operation = serialize_run_dict("post", dict(run))
+        parts, _ = serialized_run_operation_to_multipart_parts_and_context(operation)
+        for header, payload in encode_multipart_parts_and_context(parts, BOUNDARY):
+            chunks += (header, payload, b"\r\n")  # type: ignore[list-item]
+    return b"".join(chunks)
+
+
+def floor(runs: Sequence[dict[str, Any]]) -> list[bytes]:
+    return [orjson.dumps(run) for run in runs]
+
+
+def otlp(spans: Sequence[ReadableSpan]) -> bytes:
+    return encode_spans(spans).SerializeToString()
+
+
+def median_us_per_span(work: Callable[[], object], spans: int, rounds: int) -> float:
+    samples = []
+    for _ in range(rounds):
+        gc.collect()
+        started = time.perf_counter()
+        work()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) / spans * 1e6
+
+
+# -- end to end ------------------------------------------------------------------------------------
+
+# The same sink for both exporters, in a child process so that it does not take the exporter's GIL:
+# it reads each request whole and answers at once (LangSmith's /info included), so that the
+# rates compare the exporters, not the servers. The receiver in otel_langsmith.testing checks
+# what the bridge sends (the test suite does that); here it would only measure its own parsing.
+_SINK = """
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+received = {"requests": 0, "bytes": 0}
+INFO = (
+    b'{"batch_ingest_config": {"use_multipart_endpoint": true, "size_limit": 100, "size_limit_bytes": 20971520},'
+    b' "instance_flags": {"zstd_compression_enabled": true}}'
+)
+class Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait
+    def answer(self, status, body, content_type):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.answer(200, INFO, "application/json")
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        received["requests"] += 1
+        received["bytes"] += len(body)
+        if self.path.endswith("/v1/traces"):
+            self.answer(200, b"", "application/x-protobuf")
+        else:
+            self.answer(202, b"{}", "application/json")
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+sys.stdin.read()
+print(received["requests"], received["bytes"], flush=True)
+"""
+
+
+def _sink() -> tuple[subprocess.Popen[str], str]:
+    child = subprocess.Popen([sys.executable, "-c", _SINK], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    url = child.stdout.readline().strip()
+    if not url.startswith("http://127.0.0.1:"):
+        child.kill()
+        raise RuntimeError("the local sink did not start")
+    return child, url
+
+
+def _finish(child: subprocess.Popen[str]) -> tuple[int, int]:
+    out, _ = child.communicate("", timeout=60)
+    requests, sent = out.split()
+    return int(requests), int(sent)
+
+
+def spans_per_second(exporter: SpanExporter, spans: Sequence[ReadableSpan]) -> float:
+    processor = BatchSpanProcessor(exporter, max_queue_size=len(spans) + 1, schedule_delay_millis=100)
+    started = time.perf_counter()
+    for span in spans:
+        processor.on_end(span)
+    processor.force_flush(120_000)
+    elapsed = time.perf_counter() - started
+    processor.shutdown()
+    return len(spans) / elapsed
+
+
+def end_to_end(spans: Sequence[ReadableSpan]) -> dict[str, tuple[float, int, int]]:
+    """Spans per second, requests and bytes sent, for each exporter."""
+    exporters: dict[str, Callable[[str], SpanExporter]] = {
+        "bridge": lambda url: LangSmithSpanExporter(endpoint=url, api_key="bench", project="bench", compression="zstd"),
+        "otlp": lambda url: OTLPSpanExporter(endpoint=f"{url}/v1/traces"),
+    }
+    results = {}
+    for name, make in exporters.items():
+        child, url = _sink()
+        try:
+            rate = spans_per_second(make(url), spans)
+        finally:
+            requests, sent = _finish(child)
+        results[name] = (rate, requests, sent)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--traces", type=int, default=264, help=f"agent traces ({SPANS_PER_TRACE} spans each)")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+
+    spans = record(args.traces)
+    count = len(spans)
+    runs = bridge_runs(spans)
+    assert len(runs) == count, f"{len(runs)} runs for {count} spans"
+    identity = wire.multipart_body([wire.encode_run(run) for run in runs], BOUNDARY)
+    compressed = bridge(spans)
+
+    costs = {
+        "bridge (convert+assemble+encode+zstd)": median_us_per_span(lambda: bridge(spans), count, args.rounds),
+        "OTLP encode_spans().SerializeToString()": median_us_per_span(lambda: otlp(spans), count, args.rounds),
+        "LangSmith SDK multipart serialization": median_us_per_span(lambda: langsmith_sdk(runs), count, args.rounds),
+        "floor: orjson.dumps(run)": median_us_per_span(lambda: floor(runs), count, args.rounds),
+    }
+    rates = end_to_end(spans)
+
+    bridge_us = costs["bridge (convert+assemble+encode+zstd)"]
+    print(
+        f"{count} spans ({args.traces} agent traces), median of {args.rounds} rounds, Python {sys.version.split()[0]}"
+    )
+    print()
+    print("| measure | value | ratio |")
+    print("|---|---|---|")
+    for name, value in costs.items():
+        ratio = "" if name.startswith("bridge") else f"bridge / this = {bridge_us / value:.2f}x"
+        print(f"| {name} | {value:.1f} us/span | {ratio} |")
+    ours, theirs = rates["bridge"][0], rates["otlp"][0]
+    print(f"| end to end, bridge -> local sink ({rates['bridge'][1]} requests) | {ours:,.0f} spans/s | |")
+    print(
+        f"| end to end, OTLPSpanExporter -> local sink ({rates['otlp'][1]} requests) | {theirs:,.0f} spans/s "
+        f"| bridge / OTLP = {ours / theirs:.2f}x |"
+    )
+    identity_per_run = len(identity) / count
+    zstd_per_run = sum(map(len, compressed)) / count
+    print(f"| wire bytes per span, identity | {identity_per_run:,.0f} B | |")
+    ratio = identity_per_run / zstd_per_run
+    print(f"| wire bytes per span, zstd | {zstd_per_run:,.0f} B | identity / zstd = {ratio:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
