@@ -33,8 +33,20 @@ def root_run_id(otel_trace_id: int) -> str:
     return format_uuid(otel_trace_id)
 
 
+def span_hex(otel_span_id: int) -> str:
+    """A span id as OTel writes it: 16 hex digits."""
+    return f"{otel_span_id:016x}"
+
+
 def span_run_id(otel_span_id: int) -> str:
-    """The run id of every other span: 8 zero bytes then the 8 span-id bytes (LangSmith's own rule)."""
+    """The run id of every other span: 8 zero bytes then the 8 span-id bytes (LangSmith's own rule).
+
+    >>> span_run_id(0x0102030405060708)
+    '00000000-0000-0000-0102-030405060708'
+    """
+    if 0 <= otel_span_id < 1 << 64:  # always, for a real span id: half the formatting of format_uuid
+        h = f"{otel_span_id:016x}"
+        return f"00000000-0000-0000-{h[:4]}-{h[4:]}"
     return format_uuid(otel_span_id)
 
 

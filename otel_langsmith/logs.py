@@ -52,6 +52,8 @@ class _Store:
                 self.dropped += 1
 
     def take(self, span_id: int, keep: bool = False) -> list[GenAIEvent]:
+        if not self._records:  # no GenAI logging in most processes: no lock for every span
+            return []
         with self._lock:
             if keep:
                 return list(self._records.get(span_id, ()))

@@ -106,12 +106,14 @@ class EncodedRun(NamedTuple):
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    parts = [("", dumps({key: value for key, value in run.items() if key not in _OUT_OF_BAND}))]
-    for field in OUT_OF_BAND:
-        value = run.get(field)
-        if value is not None:
-            parts.append((field, dumps(value)))
-    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), tuple(parts))
+    fields = [("", {key: value for key, value in run.items() if key not in _OUT_OF_BAND})]
+    fields += [(field, run[field]) for field in OUT_OF_BAND if run.get(field) is not None]
+    try:
+        # orjson directly: this runs for every part of every run, and nearly always succeeds.
+        parts = tuple((field, orjson.dumps(value, default=_default)) for field, value in fields)
+    except TypeError:
+        parts = tuple((field, dumps(value)) for field, value in fields)
+    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), parts)
 
 
 # Part framing bytes beyond the payload and the part name: used to budget batches by their real size.

@@ -36,7 +36,8 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
         raise ValueError(f"span {span.name!r} has no context")
     attributes = _attributes(span)
     present = keys.present(tuple(attributes))
-    span_events = span.events
+    # Most spans have no events: spare the copy ReadableSpan.events makes (under a lock) for them.
+    span_events = span.events if getattr(span, "_events", True) else ()
     consumed: set[str] = set()
     metadata: dict[str, Any] = {}
 
@@ -143,7 +144,7 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
         metadata.update(langsmith.metadata(attributes))
     inherit = components.thread(attributes, present, metadata)
     metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
-    metadata["OTEL_SPAN_ID"] = f"{context.span_id:016x}"
+    metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
     run["extra"] = {"metadata": metadata}
 
     start_us = ids.ns_to_us(span.start_time or 0)

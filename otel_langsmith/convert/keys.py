@@ -1,13 +1,16 @@
 """Which attribute keys a span has, worked out once per key set.
 
 Conversion asks the same questions of every span: is there a ``langsmith.*`` key, any
-``llm.input_messages.N.*``, any ``traceloop.association.properties.*``? Asked by scanning the keys,
+``llm.input_messages.N.*``, which spelling of the input token count? Asked by scanning the keys,
 they cost more than the conversion itself. But an instrumentation writes the same keys on every span
-of a kind, so the answers are cached by the tuple of keys: after the first span of a kind, each
-question is one set lookup.
+of a kind, so the answers are kept with the key set, and the key sets are cached by the tuple of
+keys: after the first span of a kind, each question is one lookup.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 # Prefixes are taken up to this many segments and characters: every family a convention is
 # recognised by is shorter ("traceloop.association.properties"), and a hostile key with thousands
@@ -19,10 +22,19 @@ MAX_PREFIX_CHARS = 128
 _MAX_ENTRIES = 2048
 _MAX_CACHED_CHARS = 8192
 
-_cache: dict[tuple[str, ...], frozenset[str]] = {}
+
+class KeySet(frozenset[str]):
+    """A span's keys and their dotted prefixes, with the answers already worked out for them."""
+
+    __slots__ = ("answers",)
+
+    answers: dict[Any, Any]
 
 
-def _prefixes(keys: tuple[str, ...]) -> frozenset[str]:
+_cache: dict[tuple[str, ...], KeySet] = {}
+
+
+def _key_set(keys: tuple[str, ...]) -> KeySet:
     found: set[str] = set(keys)
     for key in keys:
         end = key.find(".")
@@ -31,10 +43,12 @@ def _prefixes(keys: tuple[str, ...]) -> frozenset[str]:
             found.add(key[:end])
             end = key.find(".", end + 1)
             depth += 1
-    return frozenset(found)
+    key_set = KeySet(found)
+    key_set.answers = {}
+    return key_set
 
 
-def present(keys: tuple[str, ...]) -> frozenset[str]:
+def present(keys: tuple[str, ...]) -> KeySet:
     """The keys, and their dotted prefixes of up to :data:`MAX_PREFIX_SEGMENTS` - 1 segments.
 
     >>> sorted(present(("gen_ai.usage.input_tokens", "server.port")))
@@ -42,9 +56,39 @@ def present(keys: tuple[str, ...]) -> frozenset[str]:
     """
     found = _cache.get(keys)
     if found is None:
-        found = _prefixes(keys)
+        found = _key_set(keys)
         if sum(map(len, keys)) <= _MAX_CACHED_CHARS:
             if len(_cache) >= _MAX_ENTRIES:
                 _cache.clear()  # key sets are few in practice: a full cache means churn, start over
             _cache[keys] = found
     return found
+
+
+def among(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``candidates`` that ``key_set`` holds, in the candidates' order.
+
+    A convention spells one thing several ways (``gen_ai.usage.input_tokens``,
+    ``gen_ai.usage.prompt_tokens``, ...); a span has one spelling or none, and which one is the
+    same for every span with its key set: asked once, then looked up.
+
+    >>> among(present(("gen_ai.usage.prompt_tokens",)), ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
+    ('gen_ai.usage.prompt_tokens',)
+    """
+    answers = key_set.answers if isinstance(key_set, KeySet) else None
+    found = answers.get(candidates) if answers is not None else None
+    if found is None:
+        found = tuple(key for key in candidates if key in key_set)
+        if answers is not None:
+            answers[candidates] = found
+    return found
+
+
+def answer(key_set: frozenset[str], question: Any, work_out: Callable[[], Any]) -> Any:
+    """The answer to ``question`` about ``key_set``: ``work_out()`` the first time, then kept."""
+    answers = key_set.answers if isinstance(key_set, KeySet) else None
+    if answers is None:
+        return work_out()
+    if question in answers:
+        return answers[question]
+    result = answers[question] = work_out()
+    return result

@@ -15,6 +15,7 @@ from typing import Any
 from opentelemetry.sdk.trace import Event
 
 from .. import ids
+from . import keys
 from . import messages as msg
 from .values import json_or_text
 
@@ -52,9 +53,10 @@ def _number(value: Any) -> int | None:
     return None
 
 
-def _first(attributes: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = attributes.get(key)
+def _first(attributes: Mapping[str, Any], present: frozenset[str], spellings: tuple[str, ...]) -> Any:
+    """The first meaningful value among a convention's spellings of one thing."""
+    for key in keys.among(present, spellings):
+        value = attributes[key]
         if value is not None and value != "":
             return value
     return None
@@ -110,26 +112,35 @@ _VERCEL_USAGE: UsageTable = (
 
 def _usage(a: Mapping[str, Any], present: frozenset[str], table: UsageTable) -> dict[str, Any] | None:
     """``usage_metadata`` from one convention's keys; None when it names neither token count."""
-    found: dict[str, int] = {}
-    for name, keys in table:
-        for key in keys:
-            if key in present:
-                number = _number(a[key])
-                if number is not None:
-                    found[name] = number
-                    break
-    if "input_tokens" not in found and "output_tokens" not in found:
+    # Only the fields the span has a spelling of, worked out once per key set.
+    fields = keys.answer(present, id(table), lambda: _fields_present(present, table))
+    counts: dict[str, int] = {}
+    details: dict[str, dict[str, int]] = {}
+    for name, spelled in fields:
+        for key in spelled:
+            number = _number(a[key])
+            if number is not None:
+                side, dot, detail = name.partition(".")
+                if dot:
+                    details.setdefault(f"{side}_token_details", {})[detail] = number
+                else:
+                    counts[name] = number
+                break
+    if "input_tokens" not in counts and "output_tokens" not in counts:
         return None
+    input_tokens, output_tokens = counts.get("input_tokens", 0), counts.get("output_tokens", 0)
     usage: dict[str, Any] = {
-        "input_tokens": found.get("input_tokens", 0),
-        "output_tokens": found.get("output_tokens", 0),
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": counts.get("total_tokens", input_tokens + output_tokens),
     }
-    usage["total_tokens"] = found.get("total_tokens", usage["input_tokens"] + usage["output_tokens"])
-    for side in ("input", "output"):
-        details = {name[len(side) + 1 :]: n for name, n in found.items() if name.startswith(side + ".")}
-        if details:
-            usage[f"{side}_token_details"] = details
+    if details:
+        usage.update(sorted(details.items()))
     return usage
+
+
+def _fields_present(present: frozenset[str], table: UsageTable) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((name, spelled) for name, spellings in table if (spelled := keys.among(present, spellings)))
 
 
 _PARAMS = {
@@ -143,6 +154,12 @@ _PARAMS = {
     "gen_ai.request.stop_sequences": "stop",
     "gen_ai.request.choice.count": "n",
 }
+
+
+_PARAM_KEYS = tuple(_PARAMS)
+_RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model", "ai.response.model")
+_REQUEST_MODEL = ("gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name")
+_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
 
 
 def _tools(value: Any) -> list[Any] | None:
@@ -322,17 +339,14 @@ def extract(
         or (_usage(a, present, _OPENINFERENCE_USAGE) if "llm.token_count" in present else None)
         or (_usage(a, present, _VERCEL_USAGE) if "ai.usage" in present else None)
     )
-    call.response_model = _first(a, "gen_ai.response.model", "llm.response.model", "ai.response.model")
-    call.request_model = _first(
-        a, "gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name"
-    )
-    provider = _first(a, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+    call.response_model = _first(a, present, _RESPONSE_MODEL)
+    call.request_model = _first(a, present, _REQUEST_MODEL)
+    provider = _first(a, present, _PROVIDER)
     call.provider = str(provider).lower().split(".")[0] if provider is not None else None
-    if "gen_ai.request" in present:
-        for key, name in _PARAMS.items():
-            value = a.get(key)
-            if value is not None:
-                call.params.setdefault(name, list(value) if isinstance(value, tuple) else value)
+    for key in keys.among(present, _PARAM_KEYS):
+        value = a[key]
+        if value is not None:
+            call.params.setdefault(_PARAMS[key], list(value) if isinstance(value, tuple) else value)
     finish = a.get("gen_ai.response.finish_reasons")
     if finish is not None and not call.finish_reasons:
         call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
@@ -341,7 +355,7 @@ def extract(
     ttfc = a.get("gen_ai.response.time_to_first_chunk")
     if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool):
         call.first_token_ns = start_ns + int(ttfc * 1e9)
-    ms = _first(a, "ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+    ms = _first(a, present, ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk"))
     if call.first_token_ns is None and isinstance(ms, (int, float)) and not isinstance(ms, bool):
         call.first_token_ns = start_ns + int(ms * 1e6)
     if call.first_token_ns is None:

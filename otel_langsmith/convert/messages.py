@@ -65,9 +65,12 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
             # Already OpenAI-shaped (or close enough): keep what it says.
             converted.append({**message, "role": role})
             continue
+        # Conversations are most of a model span's conversion cost, so the usual messages take
+        # short ways: one part (a text, a tool call, a tool result) is written directly.
+        if len(parts) == 1 and type(parts[0]) is dict and _single_part(role, parts[0], message, converted):
+            continue
         # Text parts are kept as strings until another kind of content turns up: nearly every
-        # message is text only, and becomes one string (conversations are most of a model span's
-        # conversion cost, so this loop is kept lean).
+        # message is text only, and becomes one string.
         texts: list[str] = []
         content: list[dict[str, Any]] | None = None
         tool_calls: list[dict[str, Any]] = []
@@ -116,6 +119,31 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
             entry["finish_reason"] = message["finish_reason"]
         converted.append(entry)
     return converted
+
+
+def _single_part(role: str, part: dict[str, Any], message: Mapping[str, Any], converted: list[dict[str, Any]]) -> bool:
+    """A one-part message written as the general loop of :func:`from_genai` would; False: not one of
+    the usual kinds, left to that loop."""
+    kind = part.get("type")
+    if kind == "tool_call_response":
+        response = part.get("response", part.get("result"))
+        text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
+        converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
+        return True
+    if kind == "text":
+        text = part.get("content", "")
+        entry: dict[str, Any] = {"role": role, "content": text if type(text) is str else str(text)}
+    elif kind == "tool_call":
+        call = _tool_call(part.get("id"), part.get("name"), part.get("arguments", {}))
+        entry = {"role": role, "content": None, "tool_calls": [call]}
+    else:
+        return False
+    if message.get("name"):
+        entry["name"] = message["name"]
+    if message.get("finish_reason"):
+        entry["finish_reason"] = message["finish_reason"]
+    converted.append(entry)
+    return True
 
 
 def system_instructions(instructions: Any) -> dict[str, Any] | None:

@@ -139,7 +139,22 @@ _NAMES = {
 }
 
 
+# Span names repeat ("POST", "chat gpt-4o-mini"): each is matched once.
+_by_name: dict[str, str | None] = {}
+
+
 def span_name(attributes: Mapping[str, Any], name: str) -> str | None:
+    if name in _by_name:
+        return _by_name[name]
+    run_type = _match_name(name)
+    if len(name) <= 256:
+        if len(_by_name) >= 4096:  # names with ids in them do not repeat: start over
+            _by_name.clear()
+        _by_name[name] = run_type
+    return run_type
+
+
+def _match_name(name: str) -> str | None:
     lowered = name.lower()
     for prefix, run_type in _NAME_PREFIXES:
         if lowered.startswith(prefix):
@@ -164,23 +179,15 @@ RULES: list[tuple[Rule, tuple[str, ...] | None]] = [
 ]
 
 
-# The rules that can answer for a set of keys, by key set (see keys.py): most spans have keys for
-# one or two rules, and checking all eleven on every span cost more than running those.
-_applicable: dict[frozenset[str], tuple[Rule, ...]] = {}
-_applicable_from: list[Any] = []  # the RULES list the cache was built from: tests replace it
-
-
 def _rules_for(present: frozenset[str]) -> tuple[Rule, ...]:
-    if not _applicable_from or _applicable_from[0] is not RULES:
-        _applicable.clear()
-        _applicable_from[:] = [RULES]
-    rules = _applicable.get(present)
-    if rules is None:
-        rules = tuple(rule for rule, reads in RULES if reads is None or not present.isdisjoint(reads))
-        if len(_applicable) >= 2048:
-            _applicable.clear()
-        _applicable[present] = rules
-    return rules
+    # Most spans have keys for one or two rules: checking all eleven on every span cost more than
+    # running those. Keyed by the RULES list in use (tests replace it).
+    rules = RULES
+    return keys.answer(  # type: ignore[no-any-return]
+        present,
+        ("rules", id(rules)),
+        lambda: tuple(rule for rule, reads in rules if reads is None or not present.isdisjoint(reads)),
+    )
 
 
 def infer_run_type(attributes: Mapping[str, Any], name: str, present: frozenset[str] | None = None) -> str:

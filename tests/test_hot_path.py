@@ -1,0 +1,105 @@
+"""The shortcuts of the conversion hot path answer as the long way does."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_llm_convert import convert
+
+from otel_langsmith.convert import keys, llm, messages
+
+KEY = st.text(alphabet="abc._0123456789", min_size=1, max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(KEY, max_size=12, unique=True), KEY)
+def test_a_key_set_holds_every_key_and_the_prefixes_conventions_are_recognised_by(names, probe):
+    key_set = keys.present(tuple(names))
+    assert set(names) <= key_set
+    # A prefix of up to three segments is present exactly when some key continues it with a dot.
+    if probe.count(".") < 3 and len(probe) <= keys.MAX_PREFIX_CHARS:
+        assert (probe in key_set) == (probe in names or any(name.startswith(probe + ".") for name in names))
+    candidates = (probe, *names[:3])
+    assert keys.among(key_set, candidates) == tuple(c for c in candidates if c in key_set)
+    assert keys.among(key_set, candidates) == keys.among(key_set, candidates)  # the kept answer
+
+
+def test_hostile_keys_stay_bounded():
+    dotted = "a." * 50_000  # a 100,000-character key of 50,000 segments
+    key_set = keys.present((dotted,))
+    assert len(key_set) == 1 + keys.MAX_PREFIX_SEGMENTS - 1  # the key and three prefixes, not 50,000
+    assert keys.present((dotted,)) is not key_set  # too long to be kept in the cache
+    assert keys.present(("gen_ai.system",)) is keys.present(("gen_ai.system",))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "user", "parts": [{"type": "text", "content": "hello"}]},
+        {"role": "assistant", "parts": [{"type": "text", "content": 42}], "name": "bot", "finish_reason": "stop"},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": {"x": 1}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": {"ok": True}}]},
+        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "result": "done"}]},
+        {"role": "user", "parts": [{"type": "blob", "mime_type": "image/png", "content": "AAAA"}]},
+    ],
+)
+def test_one_part_messages_take_the_short_way_to_the_same_message(message, monkeypatch):
+    short = messages.from_genai([message])
+    monkeypatch.setattr(messages, "_single_part", lambda *args: False)
+    assert short == messages.from_genai([message])
+    assert short
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({"gen_ai.usage.prompt_tokens": 3, "gen_ai.usage.completion_tokens": 4}, (3, 4, 7)),
+        ({"gen_ai.usage.input_tokens": "5", "gen_ai.usage.total_tokens": 9}, (5, 0, 9)),
+        # A spelling whose value is not a number gives way to the next spelling the span has.
+        ({"gen_ai.usage.input_tokens": "many", "gen_ai.usage.prompt_tokens": 2}, (2, 0, 2)),
+        ({"llm.token_count.prompt": 1, "llm.token_count.completion": 2, "llm.token_count.total": 3}, (1, 2, 3)),
+        ({"ai.usage.promptTokens": 6, "ai.usage.completionTokens": 1}, (6, 1, 7)),
+    ],
+)
+def test_usage_from_whichever_spelling_the_span_has(attributes, expected):
+    usage = llm._usage(attributes, keys.present(tuple(attributes)), llm._GENAI_USAGE) or llm._usage(
+        attributes, keys.present(tuple(attributes)), llm._OPENINFERENCE_USAGE
+    )
+    usage = usage or llm._usage(attributes, keys.present(tuple(attributes)), llm._VERCEL_USAGE)
+    assert usage is not None
+    assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == expected
+
+
+def test_token_details_are_grouped(record_spans):
+    pending = convert(
+        record_spans,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 5,
+            "gen_ai.usage.cache_read.input_tokens": 4,
+            "gen_ai.usage.reasoning_tokens": 2,
+        },
+    )
+    assert pending.metadata["usage_metadata"] == {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "total_tokens": 15,
+        "input_token_details": {"cache_read": 4},
+        "output_token_details": {"reasoning": 2},
+    }
+
+
+def test_spans_of_one_kind_share_the_answers_but_not_their_values(record_spans):
+    first = convert(record_spans, {"gen_ai.request.model": "a", "gen_ai.usage.input_tokens": 1}, name="chat a")
+    second = convert(record_spans, {"gen_ai.request.model": "b", "gen_ai.usage.input_tokens": 2}, name="chat a")
+    assert (first.metadata["ls_model_name"], second.metadata["ls_model_name"]) == ("a", "b")
+    assert (first.metadata["usage_metadata"]["input_tokens"], second.metadata["usage_metadata"]["input_tokens"]) == (
+        1,
+        2,
+    )
+    # The same name with other keys is another question.
+    third = convert(record_spans, {"user.id": "u"}, name="chat a")
+    assert (first.run["run_type"], third.run["run_type"]) == ("llm", "llm")
+    assert third.metadata["user_id"] == "u"
