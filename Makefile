@@ -40,6 +40,7 @@ unit: $(VENV)/.test
 test: lint typecheck unit
 
 bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_processor.py

@@ -101,17 +101,18 @@ def otlp(spans: Sequence[ReadableSpan]) -> bytes:
     return encode_spans(spans).SerializeToString()
 
 
-def median_us_per_span(work: Callable[[], object], spans: int, rounds: int) -> float:
-    samples = []
+def median_us_per_span(contenders: dict[str, Callable[[], object]], spans: int, rounds: int) -> dict[str, float]:
+    """Each contender once per round, in turn, so that all of them meet the same process state
+    (heap, caches, other load on the machine); the median round of each, per span."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
-        gc.collect()
-        started = time.perf_counter()
-        work()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) / spans * 1e6
+        for name, work in contenders.items():
+            gc.collect()
+            started = time.perf_counter()
+            work()
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(times) / spans * 1e6 for name, times in samples.items()}
 
-
-# -- end to end ------------------------------------------------------------------------------------
 
 # The same sink for both exporters, in a child process so that it does not take the exporter's GIL:
 # it reads each request whole and answers at once (LangSmith's /info included), so that the
@@ -211,12 +212,16 @@ def main() -> None:
     identity = wire.multipart_body([wire.encode_run(run) for run in runs], BOUNDARY)
     compressed = bridge(spans)
 
-    costs = {
-        "bridge (convert+assemble+encode+zstd)": median_us_per_span(lambda: bridge(spans), count, args.rounds),
-        "OTLP encode_spans().SerializeToString()": median_us_per_span(lambda: otlp(spans), count, args.rounds),
-        "LangSmith SDK multipart serialization": median_us_per_span(lambda: langsmith_sdk(runs), count, args.rounds),
-        "floor: orjson.dumps(run)": median_us_per_span(lambda: floor(runs), count, args.rounds),
-    }
+    costs = median_us_per_span(
+        {
+            "bridge (convert+assemble+encode+zstd)": lambda: bridge(spans),
+            "OTLP encode_spans().SerializeToString()": lambda: otlp(spans),
+            "LangSmith SDK multipart serialization": lambda: langsmith_sdk(runs),
+            "floor: orjson.dumps(run)": lambda: floor(runs),
+        },
+        count,
+        args.rounds,
+    )
     rates = end_to_end(spans)
 
     bridge_us = costs["bridge (convert+assemble+encode+zstd)"]

@@ -37,6 +37,7 @@ from .transport import Response, ServerInfo, Transport, suppressed_instrumentati
 logger = logging.getLogger(__name__)
 
 MULTIPART_PATH = "/runs/multipart"
+DROP_LOG_INTERVAL = 30
 BATCH_PATH = "/runs/batch"
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 _COUNTS = (
@@ -147,6 +148,10 @@ class Delivery:
         self._drainer: threading.Thread | None = None
         self._endpoint_down = False
         self.counts: Counter[str] = Counter()
+        # Drops are logged once, then summed up at most every DROP_LOG_INTERVAL seconds: an outage
+        # under load drops a batch every few milliseconds, and a line each would bury the log.
+        self._drops_unlogged = 0
+        self._drop_logged_at: float | None = None
 
     def reset_after_fork(self, max_queue_bytes: int) -> None:
         """The parent process keeps what it queued; the child starts empty, without threads."""
@@ -342,12 +347,25 @@ class Delivery:
             return
         for dropped in self._queue.put(batch):
             self._count("runs_dropped", len(dropped))
-            logger.error(
-                "LangSmith retry queue is full (%d bytes): dropped its oldest batch of %d run(s)",
-                self._queue.bytes,
-                len(dropped),
-            )
+            self._log_drop(len(dropped))
         self._notify()
+
+    def _log_drop(self, runs: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._drops_unlogged += runs
+            if self._drop_logged_at is not None and now - self._drop_logged_at < DROP_LOG_INTERVAL:
+                return
+            self._drop_logged_at, dropped, self._drops_unlogged = now, self._drops_unlogged, 0
+            total = self.counts["runs_dropped"]
+        logger.error(
+            "LangSmith retry queue is full (%d bytes): dropped the oldest %d run(s) (%d since start; "
+            "next report in %ds at the earliest)",
+            self._queue.bytes,
+            dropped,
+            total,
+            DROP_LOG_INTERVAL,
+        )
 
     def _write_spool(self, batch: Batch) -> bool:
         assert self._spool is not None

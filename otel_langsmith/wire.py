@@ -90,7 +90,7 @@ class EncodedRun(NamedTuple):
     """One run operation serialized once: its main part and each out-of-band field, as JSON bytes.
 
     Bodies for either endpoint are assembled from these without encoding anything again. A named
-    tuple: one is made per run, and a frozen dataclass costs three times as much to make.
+    tuple: one is made per run, and a frozen dataclass takes 2.4 times as long to make.
     """
 
     operation: str
@@ -106,25 +106,18 @@ class EncodedRun(NamedTuple):
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    fields = [("", {key: value for key, value in run.items() if key not in _OUT_OF_BAND})]
-    fields += [(field, run[field]) for field in OUT_OF_BAND if run.get(field) is not None]
-    try:
-        # orjson directly: this runs for every part of every run, and nearly always succeeds.
-        parts = tuple((field, orjson.dumps(value, default=_default)) for field, value in fields)
-    except TypeError:
-        parts = tuple((field, dumps(value)) for field, value in fields)
-    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), parts)
+    main = {key: value for key, value in run.items() if key not in _OUT_OF_BAND}
+    parts = [("", dumps(main))]
+    for field in OUT_OF_BAND:
+        value = run.get(field)
+        if value is not None:
+            parts.append((field, dumps(value)))
+    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), tuple(parts))
 
 
 # Part framing bytes beyond the payload and the part name: used to budget batches by their real size.
 _FRAMING = len(b'--\r\nContent-Disposition: form-data; name=""\r\nContent-Type: application/json\r\n')
 _FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
-# One part's head, filled by bytes formatting in one step (the body is joined once from heads and
-# payloads, so a payload is copied only into the body).
-_PART_HEAD = (
-    b'--%s\r\nContent-Disposition: form-data; name="%s"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n'
-)
-_FIELD_SUFFIXES = {field: ("." + field).encode() for field in OUT_OF_BAND}
 
 
 def multipart_size(run: EncodedRun) -> int:
@@ -137,12 +130,25 @@ def multipart_body(runs: Iterable[EncodedRun], boundary: str) -> bytes:
     """A ``/runs/multipart`` body: per run its main part, then its out-of-band parts."""
     mark = boundary.encode()
     chunks: list[bytes] = []
-    add = chunks.extend
     for run in runs:
-        prefix = f"{run.operation}.{run.run_id}".encode()
+        prefix = f"{run.operation}.{run.run_id}"
         for field, payload in run.parts:
-            name = prefix + _FIELD_SUFFIXES.get(field, b"." + field.encode()) if field else prefix
-            add((_PART_HEAD % (mark, name, len(payload)), payload, b"\r\n"))
+            name = f"{prefix}.{field}" if field else prefix
+            chunks.append(
+                b"".join(
+                    (
+                        b"--",
+                        mark,
+                        b'\r\nContent-Disposition: form-data; name="',
+                        name.encode(),
+                        b'"\r\nContent-Type: application/json\r\nContent-Length: ',
+                        str(len(payload)).encode(),
+                        b"\r\n\r\n",
+                        payload,
+                        b"\r\n",
+                    )
+                )
+            )
     chunks.append(b"--" + mark + b"--\r\n")
     return b"".join(chunks)
 
