@@ -37,7 +37,7 @@ _cache: dict[tuple[str, ...], KeySet] = {}
 def _key_set(keys: tuple[str, ...]) -> KeySet:
     found: set[str] = set(keys)
     for key in keys:
-        end = key.find(".")
+        end = key.find(".", 1)  # a leading dot starts no prefix of its own
         depth = 1
         while 0 < end <= MAX_PREFIX_CHARS and depth < MAX_PREFIX_SEGMENTS:
             found.add(key[:end])
