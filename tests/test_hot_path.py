@@ -103,3 +103,22 @@ def test_spans_of_one_kind_share_the_answers_but_not_their_values(record_spans):
     third = convert(record_spans, {"user.id": "u"}, name="chat a")
     assert (first.run["run_type"], third.run["run_type"]) == ("llm", "llm")
     assert third.metadata["user_id"] == "u"
+
+
+def test_a_key_that_is_only_a_prefix_of_another_answers_nothing(record_spans):
+    # "gen_ai.system", "gen_ai.request.temperature" and "gen_ai.usage.input_tokens" are prefixes
+    # here, not keys: the key set holds them, the attributes do not.
+    pending = convert(
+        record_spans,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system.vendor": "acme",
+            "gen_ai.request.temperature.scale": "celsius",
+            "gen_ai.usage.input_tokens.cached": 3,
+            "gen_ai.usage.output_tokens": 2,
+        },
+    )
+    assert "otel_langsmith_conversion_error" not in pending.metadata
+    assert pending.metadata["usage_metadata"] == {"input_tokens": 0, "output_tokens": 2, "total_tokens": 2}
+    assert "ls_provider" not in pending.metadata and "ls_temperature" not in pending.metadata
+    assert pending.metadata["gen_ai.system.vendor"] == "acme"

@@ -65,7 +65,9 @@ def present(keys: tuple[str, ...]) -> KeySet:
 
 
 def among(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
-    """Those of ``candidates`` that ``key_set`` holds, in the candidates' order.
+    """Those of ``candidates`` that ``key_set`` holds, in the candidates' order. A key set holds
+    prefixes too: a candidate found may be only the prefix of a key, so look its value up with
+    ``get``.
 
     A convention spells one thing several ways (``gen_ai.usage.input_tokens``,
     ``gen_ai.usage.prompt_tokens``, ...); a span has one spelling or none, and which one is the

@@ -55,8 +55,9 @@ def _number(value: Any) -> int | None:
 
 def _first(attributes: Mapping[str, Any], present: frozenset[str], spellings: tuple[str, ...]) -> Any:
     """The first meaningful value among a convention's spellings of one thing."""
+    # get, not []: a key set also holds prefixes ("gen_ai.system" of "gen_ai.system.x").
     for key in keys.among(present, spellings):
-        value = attributes[key]
+        value = attributes.get(key)
         if value is not None and value != "":
             return value
     return None
@@ -118,7 +119,7 @@ def _usage(a: Mapping[str, Any], present: frozenset[str], table: UsageTable) -> 
     details: dict[str, dict[str, int]] = {}
     for name, spelled in fields:
         for key in spelled:
-            number = _number(a[key])
+            number = _number(a.get(key))
             if number is not None:
                 side, dot, detail = name.partition(".")
                 if dot:
@@ -344,7 +345,7 @@ def extract(
     provider = _first(a, present, _PROVIDER)
     call.provider = str(provider).lower().split(".")[0] if provider is not None else None
     for key in keys.among(present, _PARAM_KEYS):
-        value = a[key]
+        value = a.get(key)
         if value is not None:
             call.params.setdefault(_PARAMS[key], list(value) if isinstance(value, tuple) else value)
     finish = a.get("gen_ai.response.finish_reasons")
