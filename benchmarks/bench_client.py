@@ -29,7 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -56,15 +56,21 @@ EXPORT_SIZE = 512  # BatchSpanProcessor's default max_export_batch_size
 BOUNDARY = wire.new_boundary()
 
 
+def _placed(spans: Sequence[ReadableSpan]) -> Iterator[list[dict[str, Any]]]:
+    """The runs ready to send after each 512-span export: converted and assembled, as
+    ``LangSmithSpanExporter.export`` does it."""
+    convert = SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
+    assembler = Assembler(max_wait=300.0, max_spans=20_000, max_bytes=64 << 20)
+    for offset in range(0, len(spans), EXPORT_SIZE):
+        pendings = [convert(span) for span in spans[offset : offset + EXPORT_SIZE]]
+        yield assembler.add([p for p in pendings if p is not None], now=0.0)
+
+
 def bridge(spans: Sequence[ReadableSpan]) -> list[bytes]:
     """The exporter's client-side path, stage for stage as ``LangSmithSpanExporter.export`` and
     ``Delivery.send`` run it, minus the network."""
-    convert = SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
-    assembler = Assembler(max_wait=300.0, max_spans=20_000, max_bytes=64 << 20)
     bodies = []
-    for offset in range(0, len(spans), EXPORT_SIZE):
-        pendings = [convert(span) for span in spans[offset : offset + EXPORT_SIZE]]
-        ready = assembler.add([p for p in pendings if p is not None], now=0.0)
+    for ready in _placed(spans):
         encoded = [wire.encode_run(run) for run in ready]
         for batch in wire.batches(encoded, max_operations=100, max_bytes=20 << 20):
             bodies.append(wire.compress(wire.multipart_body(batch, BOUNDARY), "zstd"))
@@ -73,13 +79,7 @@ def bridge(spans: Sequence[ReadableSpan]) -> list[bytes]:
 
 def bridge_runs(spans: Sequence[ReadableSpan]) -> list[dict[str, Any]]:
     """The run dicts the bridge sends for ``spans`` (the other contenders' input)."""
-    convert = SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
-    assembler = Assembler(max_wait=300.0, max_spans=20_000, max_bytes=64 << 20)
-    runs: list[dict[str, Any]] = []
-    for offset in range(0, len(spans), EXPORT_SIZE):
-        pendings = [convert(span) for span in spans[offset : offset + EXPORT_SIZE]]
-        runs += assembler.add([p for p in pendings if p is not None], now=0.0)
-    return runs
+    return [run for ready in _placed(spans) for run in ready]
 
 
 def langsmith_sdk(runs: Sequence[dict[str, Any]]) -> bytes:

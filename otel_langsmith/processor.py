@@ -114,8 +114,9 @@ class LangSmithSpanProcessor(SpanProcessor):
             return
         attributes = span.attributes or {}
         # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
-        explicit = bool(attributes) and any(key.startswith(langsmith.PREFIX) for key in attributes)
-        identity = langsmith.explicit_identity(attributes) if explicit else langsmith.ExplicitIdentity()
+        present = keys.present(tuple(attributes))
+        explicit = "langsmith" in present
+        identity = langsmith.explicit_identity(attributes) if explicit else langsmith.NO_IDENTITY
         parent_span = span.parent
         parent: Placed | None = None
         if identity.parent_run_id is not None and identity.dotted_order is None:
@@ -146,7 +147,7 @@ class LangSmithSpanProcessor(SpanProcessor):
             dotted_order=identity.dotted_order,
         )
         if attributes:
-            own_metadata = components.thread(attributes, keys.present(tuple(attributes)), {})
+            own_metadata = components.thread(attributes, present, {})
             own_tags: list[str] = []
             if explicit:
                 own_metadata.update(langsmith.metadata(attributes))

@@ -34,21 +34,47 @@ def test_hostile_keys_stay_bounded():
 
 
 @pytest.mark.parametrize(
-    "message",
+    ("message", "expected"),
     [
-        {"role": "user", "parts": [{"type": "text", "content": "hello"}]},
-        {"role": "assistant", "parts": [{"type": "text", "content": 42}], "name": "bot", "finish_reason": "stop"},
-        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": {"x": 1}}]},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": {"ok": True}}]},
-        {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "result": "done"}]},
-        {"role": "user", "parts": [{"type": "blob", "mime_type": "image/png", "content": "AAAA"}]},
+        ({"role": "user", "parts": [{"type": "text", "content": "hello"}]}, {"role": "user", "content": "hello"}),
+        (
+            {"role": "assistant", "parts": [{"type": "text", "content": 42}], "name": "bot", "finish_reason": "stop"},
+            {"role": "assistant", "content": "42", "name": "bot", "finish_reason": "stop"},
+        ),
+        (
+            {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "f", "arguments": {"x": 1}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": '{"x":1}'}, "id": "c1"}],
+            },
+        ),
+        (
+            {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": {"ok": True}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": '{"ok":true}'},
+        ),
+        (
+            {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "result": "done"}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "done"},
+        ),
+        (
+            {"role": "user", "parts": [{"type": "text", "content": "a"}, {"type": "blob", "content": "AAAA"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "image_url", "image_url": {"url": "data:application/octet-stream;base64,AAAA"}},
+                ],
+            },
+        ),
+        (
+            {"role": "user", "parts": [{"type": "text", "content": "a"}, {"type": "text", "content": "b"}]},
+            {"role": "user", "content": "ab"},
+        ),
     ],
 )
-def test_one_part_messages_take_the_short_way_to_the_same_message(message, monkeypatch):
-    short = messages.from_genai([message])
-    monkeypatch.setattr(messages, "_single_part", lambda *args: False)
-    assert short == messages.from_genai([message])
-    assert short
+def test_text_parts_stay_one_string_until_other_content_turns_up(message, expected):
+    assert messages.from_genai([message]) == [expected]
 
 
 @pytest.mark.parametrize(

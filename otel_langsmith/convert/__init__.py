@@ -43,7 +43,7 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
 
     # LangSmith's own keys are on few spans: one look at the keys spares five lookups here.
     native = "langsmith" in present
-    identity = langsmith.explicit_identity(attributes) if native else _NO_IDENTITY
+    identity = langsmith.explicit_identity(attributes) if native else langsmith.NO_IDENTITY
     parent = span.parent
     if identity.run_id is not None:
         run_id, key = identity.run_id, run_key(identity.run_id)
@@ -165,10 +165,6 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
         parent_run_id=identity.parent_run_id if identity.dotted_order is not None else None,
         inherit=inherit or None,
     )
-
-
-# A span without langsmith.* keys names no identity of its own (read-only).
-_NO_IDENTITY = langsmith.ExplicitIdentity()
 
 
 def _attributes(span: ReadableSpan) -> dict[str, Any]:

@@ -40,10 +40,9 @@ def tool(attributes: Mapping[str, Any], run: dict[str, Any], metadata: dict[str,
 
 
 def retriever(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
-    documents = msg.unflatten(attributes, "retrieval.documents", present)
+    documents = msg.unflatten(attributes, "retrieval.documents", present, consumed)
     if not documents:
         return
-    consumed.update(msg.indexed_keys(attributes, "retrieval.documents"))
     converted = []
     for document in documents:
         fields = {key.removeprefix("document."): value for key, value in document.items()}
@@ -59,10 +58,8 @@ def retriever(attributes: Mapping[str, Any], present: frozenset[str], run: dict[
 
 
 def embedding(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
-    items = msg.unflatten(attributes, "embedding.embeddings", present)
+    items = msg.unflatten(attributes, "embedding.embeddings", present, consumed)
     texts = [item["embedding.text"] for item in items if "embedding.text" in item]
-    if items:
-        consumed.update(msg.indexed_keys(attributes, "embedding.embeddings"))
     if texts and "inputs" not in run:
         run["inputs"] = {"input": texts}
 

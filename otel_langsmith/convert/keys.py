@@ -9,8 +9,8 @@ keys: after the first span of a kind, each question is one lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 # Prefixes are taken up to this many segments and characters: every family a convention is
 # recognised by is shorter ("traceloop.association.properties"), and a hostile key with thousands
@@ -76,21 +76,25 @@ def among(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ..
     >>> among(present(("gen_ai.usage.prompt_tokens",)), ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
     ('gen_ai.usage.prompt_tokens',)
     """
-    answers = key_set.answers if isinstance(key_set, KeySet) else None
-    found = answers.get(candidates) if answers is not None else None
-    if found is None:
-        found = tuple(key for key in candidates if key in key_set)
-        if answers is not None:
-            answers[candidates] = found
-    return found
+    return answer(key_set, candidates, _held)  # type: ignore[no-any-return]
 
 
-def answer(key_set: frozenset[str], question: Any, work_out: Callable[[], Any]) -> Any:
-    """The answer to ``question`` about ``key_set``: ``work_out()`` the first time, then kept."""
+def _held(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key for key in candidates if key in key_set)
+
+
+Q = TypeVar("Q", bound=Hashable)
+
+
+def answer(key_set: frozenset[str], question: Q, work_out: Callable[[frozenset[str], Q], Any]) -> Any:
+    """``work_out(key_set, question)``, worked out the first time and then kept with the key set.
+
+    ``work_out`` is a plain function, not a closure: it is passed on every call, found or not.
+    """
     answers = key_set.answers if isinstance(key_set, KeySet) else None
     if answers is None:
-        return work_out()
-    if question in answers:
-        return answers[question]
-    result = answers[question] = work_out()
-    return result
+        return work_out(key_set, question)
+    found = answers.get(question, answers)  # the dict itself: no answer is ever that
+    if found is answers:
+        found = answers[question] = work_out(key_set, question)
+    return found

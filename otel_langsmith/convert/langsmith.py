@@ -30,6 +30,10 @@ class ExplicitIdentity:
     start_us: int | None = None
 
 
+#: What a span without ``langsmith.*`` keys names: nothing (shared, never changed).
+NO_IDENTITY = ExplicitIdentity()
+
+
 def _text(attributes: Mapping[str, Any], key: str) -> str | None:
     value = attributes.get(key)
     if value is None:

@@ -66,55 +66,67 @@ def _first(attributes: Mapping[str, Any], present: frozenset[str], spellings: tu
 # Usage by convention: (field, the keys that carry it, first found wins). A dotted field goes into
 # input_token_details / output_token_details. Table-driven so that a span is asked only for the keys
 # it has (``present``), not for every spelling of every count.
-UsageTable = tuple[tuple[str, tuple[str, ...]], ...]
+Fields = tuple[tuple[str, tuple[str, ...]], ...]
 
-_GENAI_USAGE: UsageTable = (
-    ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
-    ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
-    ("total_tokens", ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
-    ("input.cache_read", ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")),
+
+@dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, a cheap question for keys.answer
+class UsageTable:
+    fields: Fields
+
+
+_GENAI_USAGE = UsageTable(
     (
-        "input.cache_creation",
+        ("input_tokens", ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")),
+        ("output_tokens", ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")),
+        ("total_tokens", ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
+        ("input.cache_read", ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")),
         (
-            "gen_ai.usage.cache_creation.input_tokens",
-            "gen_ai.usage.cache_creation_input_tokens",
-            "gen_ai.usage.cache_write.input_tokens",
+            "input.cache_creation",
+            (
+                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.cache_creation_input_tokens",
+                "gen_ai.usage.cache_write.input_tokens",
+            ),
         ),
-    ),
-    ("input.audio", ("gen_ai.usage.audio.input_tokens",)),
+        ("input.audio", ("gen_ai.usage.audio.input_tokens",)),
+        (
+            "output.reasoning",
+            (
+                "gen_ai.usage.reasoning.output_tokens",
+                "gen_ai.usage.reasoning_tokens",
+                "gen_ai.usage.details.reasoning_tokens",
+            ),
+        ),
+        ("output.audio", ("gen_ai.usage.audio.output_tokens",)),
+    )
+)
+_OPENINFERENCE_USAGE = UsageTable(
     (
-        "output.reasoning",
-        (
-            "gen_ai.usage.reasoning.output_tokens",
-            "gen_ai.usage.reasoning_tokens",
-            "gen_ai.usage.details.reasoning_tokens",
-        ),
-    ),
-    ("output.audio", ("gen_ai.usage.audio.output_tokens",)),
+        ("input_tokens", ("llm.token_count.prompt",)),
+        ("output_tokens", ("llm.token_count.completion",)),
+        ("total_tokens", ("llm.token_count.total",)),
+        ("input.cache_read", ("llm.token_count.prompt_details.cache_read",)),
+        ("input.cache_creation", ("llm.token_count.prompt_details.cache_write",)),
+        ("input.audio", ("llm.token_count.prompt_details.audio",)),
+        ("output.reasoning", ("llm.token_count.completion_details.reasoning",)),
+        ("output.audio", ("llm.token_count.completion_details.audio",)),
+    )
 )
-_OPENINFERENCE_USAGE: UsageTable = (
-    ("input_tokens", ("llm.token_count.prompt",)),
-    ("output_tokens", ("llm.token_count.completion",)),
-    ("total_tokens", ("llm.token_count.total",)),
-    ("input.cache_read", ("llm.token_count.prompt_details.cache_read",)),
-    ("input.cache_creation", ("llm.token_count.prompt_details.cache_write",)),
-    ("input.audio", ("llm.token_count.prompt_details.audio",)),
-    ("output.reasoning", ("llm.token_count.completion_details.reasoning",)),
-    ("output.audio", ("llm.token_count.completion_details.audio",)),
-)
-_VERCEL_USAGE: UsageTable = (
-    ("input_tokens", ("ai.usage.inputTokens", "ai.usage.promptTokens")),
-    ("output_tokens", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
-    ("total_tokens", ("ai.usage.totalTokens",)),
-    ("input.cache_read", ("ai.usage.cachedInputTokens",)),
-    ("output.reasoning", ("ai.usage.reasoningTokens",)),
+_VERCEL_USAGE = UsageTable(
+    (
+        ("input_tokens", ("ai.usage.inputTokens", "ai.usage.promptTokens")),
+        ("output_tokens", ("ai.usage.outputTokens", "ai.usage.completionTokens")),
+        ("total_tokens", ("ai.usage.totalTokens",)),
+        ("input.cache_read", ("ai.usage.cachedInputTokens",)),
+        ("output.reasoning", ("ai.usage.reasoningTokens",)),
+    )
 )
 
 
 def _usage(a: Mapping[str, Any], present: frozenset[str], table: UsageTable) -> dict[str, Any] | None:
     """``usage_metadata`` from one convention's keys; None when it names neither token count."""
     # Only the fields the span has a spelling of, worked out once per key set.
-    fields = keys.answer(present, id(table), lambda: _fields_present(present, table))
+    fields = keys.answer(present, table, _fields_present)
     counts: dict[str, int] = {}
     details: dict[str, dict[str, int]] = {}
     for name, spelled in fields:
@@ -140,8 +152,8 @@ def _usage(a: Mapping[str, Any], present: frozenset[str], table: UsageTable) -> 
     return usage
 
 
-def _fields_present(present: frozenset[str], table: UsageTable) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple((name, spelled) for name, spellings in table if (spelled := keys.among(present, spellings)))
+def _fields_present(present: frozenset[str], table: UsageTable) -> Fields:
+    return tuple((name, spelled) for name, spellings in table.fields if (spelled := keys.among(present, spellings)))
 
 
 _PARAMS = {
@@ -258,9 +270,8 @@ def _flattened(
 def _openinference(call: LLMCall, a: Mapping[str, Any], present: frozenset[str], consumed: set[str]) -> None:
     _flattened(call, a, present, consumed, "llm.input_messages", "llm.output_messages")
     if call.tools is None:
-        schemas = msg.unflatten(a, "llm.tools", present)
+        schemas = msg.unflatten(a, "llm.tools", present, consumed)
         if schemas:
-            consumed.update(msg.indexed_keys(a, "llm.tools"))
             call.tools = _tools([item.get("tool.json_schema") for item in schemas])
     if isinstance(a.get("llm.finish_reason"), str) and not call.finish_reasons:
         call.finish_reasons = [a["llm.finish_reason"]]
@@ -275,9 +286,8 @@ def _openinference(call: LLMCall, a: Mapping[str, Any], present: frozenset[str],
 def _legacy_flat(call: LLMCall, a: Mapping[str, Any], present: frozenset[str], consumed: set[str]) -> None:
     _flattened(call, a, present, consumed, "gen_ai.prompt", "gen_ai.completion")
     if call.tools is None:
-        functions = msg.unflatten(a, "llm.request.functions", present)
+        functions = msg.unflatten(a, "llm.request.functions", present, consumed)
         if functions:
-            consumed.update(msg.indexed_keys(a, "llm.request.functions"))
             call.tools = _tools(
                 [
                     {

@@ -65,12 +65,9 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
             # Already OpenAI-shaped (or close enough): keep what it says.
             converted.append({**message, "role": role})
             continue
-        # Conversations are most of a model span's conversion cost, so the usual messages take
-        # short ways: one part (a text, a tool call, a tool result) is written directly.
-        if len(parts) == 1 and type(parts[0]) is dict and _single_part(role, parts[0], message, converted):
-            continue
         # Text parts are kept as strings until another kind of content turns up: nearly every
-        # message is text only, and becomes one string.
+        # message is text only, and becomes one string (conversations are most of a model span's
+        # conversion cost).
         texts: list[str] = []
         content: list[dict[str, Any]] | None = None
         tool_calls: list[dict[str, Any]] = []
@@ -121,31 +118,6 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
     return converted
 
 
-def _single_part(role: str, part: dict[str, Any], message: Mapping[str, Any], converted: list[dict[str, Any]]) -> bool:
-    """A one-part message written as the general loop of :func:`from_genai` would; False: not one of
-    the usual kinds, left to that loop."""
-    kind = part.get("type")
-    if kind == "tool_call_response":
-        response = part.get("response", part.get("result"))
-        text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
-        converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
-        return True
-    if kind == "text":
-        text = part.get("content", "")
-        entry: dict[str, Any] = {"role": role, "content": text if type(text) is str else str(text)}
-    elif kind == "tool_call":
-        call = _tool_call(part.get("id"), part.get("name"), part.get("arguments", {}))
-        entry = {"role": role, "content": None, "tool_calls": [call]}
-    else:
-        return False
-    if message.get("name"):
-        entry["name"] = message["name"]
-    if message.get("finish_reason"):
-        entry["finish_reason"] = message["finish_reason"]
-    converted.append(entry)
-    return True
-
-
 def system_instructions(instructions: Any) -> dict[str, Any] | None:
     """``gen_ai.system_instructions`` (a list of parts) as one system message."""
     parsed = (
@@ -164,13 +136,17 @@ def system_instructions(instructions: Any) -> dict[str, Any] | None:
 
 
 def unflatten(
-    attributes: Mapping[str, Any], prefix: str, present: frozenset[str] | None = None
+    attributes: Mapping[str, Any],
+    prefix: str,
+    present: frozenset[str] | None = None,
+    consumed: set[str] | None = None,
 ) -> list[dict[str, Any]]:
     """``prefix.{i}.rest = value`` keys as a list of ``{rest: value}`` dicts, ordered by ``i``.
 
     Non-numeric segments (``gen_ai.prompt.prompt_filter_results``) are not messages and are left
-    out; indices beyond :data:`MAX_INDEX` are skipped without dropping their valid siblings.
-    ``present`` (:func:`keys.present` of the attributes) spares the scan when no key has the prefix.
+    out; indices beyond :data:`MAX_INDEX` are skipped without dropping their valid siblings. The
+    keys used join ``consumed`` (the others stay as metadata). ``present`` (:func:`keys.present` of
+    the attributes) spares the scan when no key has the prefix.
     """
     if present is not None and prefix not in present:
         return []
@@ -186,6 +162,8 @@ def unflatten(
         if index > MAX_INDEX:
             continue
         buckets.setdefault(index, {})[match.group(2)] = value
+        if consumed is not None:
+            consumed.add(key)
     return [buckets[index] for index in sorted(buckets)]
 
 
@@ -237,22 +215,8 @@ def from_prefix(
     attributes: Mapping[str, Any], prefix: str, present: frozenset[str], consumed: set[str]
 ) -> list[dict[str, Any]]:
     """All messages flattened under ``prefix``; their keys join ``consumed``."""
-    items = unflatten(attributes, prefix, present)
-    if items:
-        consumed.update(indexed_keys(attributes, prefix))
+    items = unflatten(attributes, prefix, present, consumed)
     return [message for message in (from_flat(item) for item in items) if message is not None]
-
-
-def indexed_keys(attributes: Mapping[str, Any], prefix: str) -> list[str]:
-    """The keys :func:`unflatten` used; the others (named, out of range) stay as metadata."""
-    start = prefix + "."
-    used = []
-    for key in attributes:
-        if key.startswith(start):
-            match = _INDEX.fullmatch(key[len(start) :])
-            if match is not None and int(match.group(1)) <= MAX_INDEX:
-                used.append(key)
-    return used
 
 
 def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[dict[str, Any]]:

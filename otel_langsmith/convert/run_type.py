@@ -23,10 +23,31 @@ def _text(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) and value.strip() else None
 
 
-def langsmith_span_kind(attributes: Mapping[str, Any], name: str) -> str | None:
-    """``langsmith.span.kind``: LangSmith's own names, case-insensitive."""
-    kind = _text(attributes.get("langsmith.span.kind"))
-    return kind if kind in RUN_TYPES else None
+# Most conventions name the kind in one attribute; a rule for them is made from what it reads, so
+# that the keys a rule is tried for (RULES) are the keys it reads.
+def _kind(keys: tuple[str, ...], table: Mapping[str, str], default: str | None) -> tuple[Rule, tuple[str, ...]]:
+    """The first of ``keys`` the span has: its value (trimmed, lower-case) through ``table``;
+    ``default`` for a value the table does not name."""
+
+    def rule(attributes: Mapping[str, Any], name: str) -> str | None:
+        for key in keys:
+            if key in attributes:
+                kind = _text(attributes[key])
+                return None if kind is None else table.get(kind, default)
+        return None
+
+    rule.__qualname__ = f"kind of {keys[0]}"
+    return rule, keys
+
+
+def _has(keys: tuple[str, ...], run_type: str) -> tuple[Rule, tuple[str, ...]]:
+    """``run_type`` when the span has any of ``keys``, whatever their values."""
+
+    def rule(attributes: Mapping[str, Any], name: str) -> str | None:
+        return run_type if any(key in attributes for key in keys) else None
+
+    rule.__qualname__ = f"has {keys[0]}"
+    return rule, keys
 
 
 _OPENINFERENCE = {
@@ -37,13 +58,6 @@ _OPENINFERENCE = {
     "tool": "tool",
     "prompt": "prompt",
 }
-
-
-def openinference_span_kind(attributes: Mapping[str, Any], name: str) -> str | None:
-    kind = _text(attributes.get("openinference.span.kind"))
-    if kind is None:
-        return None
-    return _OPENINFERENCE.get(kind, "chain")
 
 
 _GENAI_OPERATIONS = {
@@ -60,27 +74,6 @@ _GENAI_OPERATIONS = {
 }
 
 
-def genai_operation(attributes: Mapping[str, Any], name: str) -> str | None:
-    operation = _text(attributes.get("gen_ai.operation.name"))
-    if operation is None:
-        return None
-    return _GENAI_OPERATIONS.get(operation, "chain")
-
-
-def traceloop_span_kind(attributes: Mapping[str, Any], name: str) -> str | None:
-    kind = _text(attributes.get("traceloop.span.kind"))
-    if kind is None:
-        return None
-    return "tool" if kind == "tool" else "chain"
-
-
-def llm_request_type(attributes: Mapping[str, Any], name: str) -> str | None:
-    kind = _text(attributes.get("llm.request.type", attributes.get("traceloop.llm.request.type")))
-    if kind is None:
-        return None
-    return "embedding" if kind == "embedding" else "llm"
-
-
 _VERCEL = {
     "ai.generatetext.dogenerate": "llm",
     "ai.streamtext.dostream": "llm",
@@ -91,21 +84,6 @@ _VERCEL = {
     "ai.toolcall": "tool",
     "ai.rerank.dorerank": "retriever",
 }
-
-
-def vercel_operation(attributes: Mapping[str, Any], name: str) -> str | None:
-    operation = _text(attributes.get("ai.operationId"))
-    if operation is None:
-        return None
-    return _VERCEL.get(operation, "chain")
-
-
-def tool_attributes(attributes: Mapping[str, Any], name: str) -> str | None:
-    return "tool" if "gen_ai.tool.name" in attributes or "gen_ai.tool.call.id" in attributes else None
-
-
-def prompt_template(attributes: Mapping[str, Any], name: str) -> str | None:
-    return "prompt" if "llm.prompt_template.variables" in attributes else None
 
 
 def retrieval_documents(attributes: Mapping[str, Any], name: str) -> str | None:
@@ -165,34 +143,32 @@ def _match_name(name: str) -> str | None:
 #: (rule, the keys or key prefixes it reads): a rule is tried only on spans that have one of them;
 #: None: on every span.
 RULES: list[tuple[Rule, tuple[str, ...] | None]] = [
-    (langsmith_span_kind, ("langsmith.span.kind",)),
-    (openinference_span_kind, ("openinference.span.kind",)),
-    (genai_operation, ("gen_ai.operation.name",)),
-    (traceloop_span_kind, ("traceloop.span.kind",)),
-    (llm_request_type, ("llm.request.type", "traceloop.llm.request.type")),
-    (vercel_operation, ("ai.operationId",)),
-    (tool_attributes, ("gen_ai.tool.name", "gen_ai.tool.call.id")),
-    (prompt_template, ("llm.prompt_template.variables",)),
+    # LangSmith's own names, case-insensitive; anything else is no answer.
+    _kind(("langsmith.span.kind",), {kind: kind for kind in RUN_TYPES}, None),
+    _kind(("openinference.span.kind",), _OPENINFERENCE, "chain"),
+    _kind(("gen_ai.operation.name",), _GENAI_OPERATIONS, "chain"),
+    _kind(("traceloop.span.kind",), {"tool": "tool"}, "chain"),
+    _kind(("llm.request.type", "traceloop.llm.request.type"), {"embedding": "embedding"}, "llm"),
+    _kind(("ai.operationId",), _VERCEL, "chain"),
+    _has(("gen_ai.tool.name", "gen_ai.tool.call.id"), "tool"),
+    _has(("llm.prompt_template.variables",), "prompt"),
     (retrieval_documents, ("retrieval.documents", "db.vector.query.top_k")),
     (model_present, _MODEL_KEYS),
     (span_name, None),
 ]
 
 
-def _rules_for(present: frozenset[str]) -> tuple[Rule, ...]:
-    # Most spans have keys for one or two rules: checking all eleven on every span cost more than
-    # running those. Keyed by the RULES list in use (tests replace it).
-    rules = RULES
-    return keys.answer(  # type: ignore[no-any-return]
-        present,
-        ("rules", id(rules)),
-        lambda: tuple(rule for rule, reads in rules if reads is None or not present.isdisjoint(reads)),
-    )
+def _applicable(present: frozenset[str], question: object) -> tuple[Rule, ...]:
+    return tuple(rule for rule, reads in RULES if reads is None or not present.isdisjoint(reads))
 
 
 def infer_run_type(attributes: Mapping[str, Any], name: str, present: frozenset[str] | None = None) -> str:
     """The first answer of :data:`RULES`; ``present`` is ``keys.present(tuple(attributes))``."""
-    for rule in _rules_for(keys.present(tuple(attributes)) if present is None else present):
+    present = keys.present(tuple(attributes)) if present is None else present
+    # Most spans have keys for one or two rules: checking all eleven on every span cost more than
+    # running those. Asked per RULES list (tests replace it).
+    rules: tuple[Rule, ...] = keys.answer(present, ("rules", id(RULES)), _applicable)
+    for rule in rules:
         run_type = rule(attributes, name)
         if run_type is not None:
             return run_type
