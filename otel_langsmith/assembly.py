@@ -41,28 +41,47 @@ class Lineage:
 
 @dataclass(slots=True)
 class Placed:
-    """What a child needs of its parent once the parent is placed."""
+    """What a child needs of its parent once the parent is placed, and what ``fill`` writes.
+
+    The ids are kept beside the dotted order (which holds them all) so that placing a run does not
+    slice them out again: one placement per span is on the exporter's hot path.
+    """
 
     dotted_order: str
     start_us: int
+    run_id: str
+    trace_id: str
+    parent_run_id: str | None
     session_name: str | None
     session_id: str | None
     resource: Resource | None
     lineage: Lineage | None = None
 
-    @property
-    def run_id(self) -> str:
-        return self.dotted_order[-36:]
-
-    @property
-    def trace_id(self) -> str:
-        # The first segment: 22 characters of time, then the root's id.
-        return self.dotted_order[22:58]
-
-    @property
-    def parent_run_id(self) -> str | None:
-        parent, dot, _ = self.dotted_order.rpartition(".")
-        return parent[-36:] if dot else None
+    @classmethod
+    def from_dotted_order(
+        cls,
+        dotted_order: str,
+        start_us: int,
+        *,
+        session_name: str | None,
+        session_id: str | None,
+        resource: Resource | None,
+        lineage: Lineage | None = None,
+    ) -> Placed:
+        """A placement given as a whole ``dotted_order`` (explicit, or from a remote caller)."""
+        # Each segment is 22 characters of time, then a run id; the first one is the trace's root.
+        parent, dot, _ = dotted_order.rpartition(".")
+        return cls(
+            dotted_order,
+            start_us,
+            dotted_order[-36:],
+            dotted_order[22:58],
+            parent[-36:] if dot else None,
+            session_name,
+            session_id,
+            resource,
+            lineage,
+        )
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -246,15 +265,16 @@ class Assembler:
         stack = [root]
         while stack:
             pending = stack.pop()
-            self._place(pending)
+            refs = _refs(pending)
+            self._place(pending, refs)
             ready.append(pending.run)
-            for ref in _refs(pending):
+            for ref in refs:
                 stack.extend(in_batch_children.pop(ref, ()))
                 for entry in self._children.get(ref, [])[:]:
                     self._unwait(entry)
                     stack.append(entry.pending)
 
-    def _place(self, pending: PendingRun) -> None:
+    def _place(self, pending: PendingRun, refs: tuple[RunKey, ...]) -> None:
         if pending.dotted_order is not None:
             # The parent matters only for the project and resource: the explicit order is trusted.
             parent_id = pending.parent_run_id
@@ -263,7 +283,7 @@ class Assembler:
             parent = self._placed.get(pending.parent) if pending.parent is not None else None
         placed = place_pending(pending, parent)
         fill(pending, placed, parent)
-        for ref in _refs(pending):
+        for ref in refs:
             self._remember(ref, placed)
 
     def _remember(self, ref: RunKey, placed: Placed) -> None:
@@ -292,16 +312,28 @@ def place(
     skew, explicit start times) is clamped to its parent's start, which the server would otherwise
     reject, as the LangSmith SDK does. A child names no project of its own unless it said so.
     """
-    lineage = parent.lineage if parent is not None else None
-    if dotted_order is None:
-        if parent is None:
-            dotted_order = ids.segment(start_us, run_id)
-        else:
-            start_us = max(start_us, parent.start_us)
-            dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
     if parent is not None and not project_explicit:
         session_name, session_id = parent.session_name, parent.session_id
-    return Placed(dotted_order, start_us, session_name, session_id, resource, lineage)
+    lineage = parent.lineage if parent is not None else None
+    if dotted_order is not None:
+        return Placed.from_dotted_order(
+            dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
+        )
+    if parent is None:
+        return Placed(ids.segment(start_us, run_id), start_us, run_id, run_id, None, session_name, session_id, resource)
+    if start_us < parent.start_us:
+        start_us = parent.start_us
+    return Placed(
+        f"{parent.dotted_order}.{ids.segment(start_us, run_id)}",
+        start_us,
+        run_id,
+        parent.trace_id,
+        parent.run_id,
+        session_name,
+        session_id,
+        resource,
+        lineage,
+    )
 
 
 def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
@@ -333,18 +365,19 @@ def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
     run["id"] = pending.run_id
     run["trace_id"] = placed.trace_id
     run["dotted_order"] = placed.dotted_order
-    parent_run_id = placed.parent_run_id
-    if parent_run_id is not None:
-        run["parent_run_id"] = parent_run_id
-    run["start_time"] = ids.iso_time(placed.start_us)
-    if pending.end_us is not None:
-        run["end_time"] = ids.iso_time(max(pending.end_us, placed.start_us))
-    run.pop("session_name", None)
-    run.pop("session_id", None)
-    if placed.session_id is not None:
-        run["session_id"] = placed.session_id
-    if placed.session_name is not None:
-        run["session_name"] = placed.session_name
+    if placed.parent_run_id is not None:
+        run["parent_run_id"] = placed.parent_run_id
+    start_us = placed.start_us
+    run["start_time"] = ids.iso_time(start_us)
+    end_us = pending.end_us
+    if end_us is not None:
+        run["end_time"] = ids.iso_time(end_us if end_us > start_us else start_us)
+    # The placement decides the project: a child says its parent's unless it named its own.
+    for field, value in (("session_name", placed.session_name), ("session_id", placed.session_id)):
+        if value is not None:
+            run[field] = value
+        else:
+            run.pop(field, None)
     # The resource is the same for every span of a process: say it once per trace, and again only
     # where it changes (a run below a remote call, say).
     if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):

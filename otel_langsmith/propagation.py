@@ -96,9 +96,9 @@ class LangSmithPropagator(TextMapPropagator):
             except orjson.JSONDecodeError:
                 logger.warning("Ignoring unreadable langsmith-metadata baggage")
         tags = tuple(t.strip() for t in baggage.get("langsmith-tags", "").split(",") if t.strip())
-        parent = Placed(
-            dotted_order=".".join(ids.segment(us, run_id) for us, run_id in segments),
-            start_us=segments[-1][0],
+        parent = Placed.from_dotted_order(
+            ".".join(ids.segment(us, run_id) for us, run_id in segments),
+            segments[-1][0],
             session_name=baggage.get("langsmith-project") or None,
             session_id=None,
             resource=None,

@@ -17,6 +17,8 @@ NATIVE_INPUT_KEYS = ("gen_ai.prompt",)
 NATIVE_OUTPUT_KEYS = ("gen_ai.completion",)
 INPUT_KEYS = ("input.value", "traceloop.entity.input")
 OUTPUT_KEYS = ("output.value", "traceloop.entity.output")
+_NATIVE_KEYS = frozenset((*NATIVE_INPUT_KEYS, *NATIVE_OUTPUT_KEYS))
+_GENERIC_KEYS = frozenset((*INPUT_KEYS, *OUTPUT_KEYS))
 # OpenInference says how to read input.value / output.value; once they are parsed it adds nothing.
 _COMPANIONS = {"input.value": "input.mime_type", "output.value": "output.mime_type"}
 
@@ -39,3 +41,31 @@ def first(
                 consumed.add(companion)
             return as_object(value, key, wrap_key)
     return None
+
+
+def native(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
+    """LangSmith's own inputs and outputs, which win over every convention."""
+    if not present.isdisjoint(_NATIVE_KEYS):
+        _fill(attributes, present, run, consumed, NATIVE_INPUT_KEYS, NATIVE_OUTPUT_KEYS)
+
+
+def generic(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
+    """The generic content keys, for the inputs and outputs no convention filled."""
+    # Most spans (HTTP, database) have none: one set operation instead of looking for each.
+    if not present.isdisjoint(_GENERIC_KEYS):
+        _fill(attributes, present, run, consumed, INPUT_KEYS, OUTPUT_KEYS)
+
+
+def _fill(
+    attributes: Mapping[str, Any],
+    present: frozenset[str],
+    run: dict[str, Any],
+    consumed: set[str],
+    input_keys: tuple[str, ...],
+    output_keys: tuple[str, ...],
+) -> None:
+    for field, keys, wrap_key in (("inputs", input_keys, "input"), ("outputs", output_keys, "output")):
+        if field not in run:
+            value = first(attributes, present, keys, wrap_key, consumed)
+            if value is not None:
+                run[field] = value
