@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from .. import ids
 from . import components, events, io, keys, langsmith, llm
+from .conversations import Conversations
 from .llm import GenAIEvent
 from .pending import PendingRun, RunKey, run_key
 from .redact import Redaction
@@ -26,10 +27,17 @@ __all__ = ["PendingRun", "RunKey", "SpanConverter", "minimal_pending", "run_key"
 logger = logging.getLogger(__name__)
 
 
-def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEvent] = ()) -> PendingRun:
+def span_to_pending(
+    span: ReadableSpan,
+    *,
+    project: str,
+    logs: Sequence[GenAIEvent] = (),
+    conversations: Conversations | None = None,
+) -> PendingRun:
     """Convert one finished (or still open) span; ``project`` applies unless the span names one.
 
-    ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith.logs`).
+    ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith.logs`);
+    ``conversations`` remembers the conversations converted before (model calls repeat them).
     """
     context = span.context
     if context is None:  # only a hand-built ReadableSpan lacks one
@@ -86,7 +94,7 @@ def span_to_pending(span: ReadableSpan, *, project: str, logs: Sequence[GenAIEve
     if span_events:
         run["events"] = events.events(span_events)
     if run_type == "llm":
-        call = llm.extract(attributes, present, span_events, logs, span.start_time or 0, consumed)
+        call = llm.extract(attributes, present, span_events, logs, span.start_time or 0, consumed, conversations)
         llm.apply(call, run, metadata)
         if call.input_messages is not None or call.output_messages is not None:
             # The raw request and response they were rebuilt from would only repeat them.
@@ -230,6 +238,8 @@ class SpanConverter:
         self._project = project
         self._redaction = redaction
         self._logs = logs
+        # Converted messages are shared by the runs that repeat them: not where a hook may change them.
+        self._conversations = None if redaction.active else Conversations()
         #: Spans a convention failed on (sent with their name, place and times only).
         self.errors = 0
         self._errors_lock = threading.Lock()  # exports may convert on several threads at once
@@ -237,7 +247,7 @@ class SpanConverter:
     def __call__(self, span: ReadableSpan) -> PendingRun | None:
         try:
             logs = self._logs(span.context.span_id, span.end_time is None) if span.context is not None else ()
-            pending = span_to_pending(span, project=self._project, logs=logs)
+            pending = span_to_pending(span, project=self._project, logs=logs, conversations=self._conversations)
             if self._redaction.active:
                 self._redaction.apply(pending.run)
             return pending

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import Event
 from .. import ids
 from . import keys
 from . import messages as msg
+from .conversations import Conversations
 from .values import json_or_text
 
 
@@ -239,11 +240,17 @@ def _from_events(call: LLMCall, events: Sequence[GenAIEvent]) -> None:
             call.finish_reasons = [finish or "" for _, _, finish in outputs]
 
 
-def _genai_current(call: LLMCall, a: Mapping[str, Any], consumed: set[str]) -> None:
+def _genai_current(
+    call: LLMCall, a: Mapping[str, Any], consumed: set[str], conversations: Conversations | None = None
+) -> None:
     if a.get("gen_ai.input.messages") is not None:
         consumed.add("gen_ai.input.messages")
-        found = msg.from_genai(a["gen_ai.input.messages"])
-        system = msg.system_instructions(a.get("gen_ai.system_instructions"))
+        if conversations is not None:
+            found = conversations.messages(a["gen_ai.input.messages"])
+            system = conversations.system(a.get("gen_ai.system_instructions"))
+        else:
+            found = msg.from_genai(a["gen_ai.input.messages"])
+            system = msg.system_instructions(a.get("gen_ai.system_instructions"))
         if system is not None:
             consumed.add("gen_ai.system_instructions")
             if not any(m.get("role") == "system" for m in found):
@@ -326,15 +333,17 @@ def extract(
     logs: Sequence[GenAIEvent],
     start_ns: int,
     consumed: set[str],
+    conversations: Conversations | None = None,
 ) -> LLMCall:
     """Everything the span (and its log records) says about the model call.
 
     ``present`` is :func:`keys.present` of the attributes: a convention none of whose keys the span
     has is not asked (most of the cost of a model span used to be asking them all).
+    ``conversations`` converts GenAI input messages from what earlier calls converted.
     """
     a = attributes
     call = LLMCall()
-    _genai_current(call, a, consumed)
+    _genai_current(call, a, consumed, conversations)
     if "llm" in present:
         _openinference(call, a, present, consumed)
     if "gen_ai.prompt" in present or "gen_ai.completion" in present or "llm.request.functions" in present:
