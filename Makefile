@@ -44,6 +44,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_processor.py
+	$(BIN)/python benchmarks/bench_conversations.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

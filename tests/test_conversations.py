@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +30,9 @@ MESSAGE = st.one_of(
 )
 SEPARATOR = st.sampled_from([", ", ",", " , ", ",\n  "])
 # What may follow a conversation already seen: more messages, or something that is not JSON.
-TAIL = st.sampled_from(["", "]", ",]", "x", ", {", ", [1]] ", "]]"])
+TAIL = st.sampled_from(["", "]", ",]", "x", ", {", ", [1]] ", "]]", "}, {}]", '},{"role": 1}]'])
+# Shorter conversations are converted whole: every test starts with one long enough to be kept.
+OPENING = {"role": "user", "parts": [{"type": "text", "content": "x" * conversations.MIN_CHARS}]}
 
 
 @settings(max_examples=200, deadline=None)
@@ -38,7 +41,7 @@ TAIL = st.sampled_from(["", "]", ",]", "x", ", {", ", [1]] ", "]]"])
 )
 def test_every_step_of_a_growing_conversation_converts_as_it_does_whole(steps, separator, tails):
     cache = Conversations()
-    conversation: list[object] = []
+    conversation: list[object] = [OPENING]
     for added in steps:
         conversation += added
         text = "[" + separator.join(json.dumps(message) for message in conversation) + "]"
@@ -59,17 +62,17 @@ def test_only_the_added_messages_are_converted(monkeypatch):
 
     monkeypatch.setattr(conversations.msg, "from_genai", counting)
     cache = Conversations()
-    history = [{"role": "user", "parts": [{"type": "text", "content": f"question {i}"}]} for i in range(40)]
-    for step in range(1, 41):
+    history = [OPENING, *({"role": "user", "parts": [{"type": "text", "content": f"question {i}"}]} for i in range(40))]
+    for step in range(2, 42):
         assert cache.messages(json.dumps(history[:step])) == convert(history[:step])
-    assert seen == [1] * 40  # not 1, 2, ..., 40
+    assert seen == [2] + [1] * 39  # not 2, 3, ..., 41
 
 
 def test_the_lists_returned_are_the_callers_own():
     cache = Conversations()
-    text = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}])
+    text = json.dumps([OPENING])
     cache.messages(text).append({"role": "system", "content": "added by the caller"})
-    assert cache.messages(text) == [{"role": "user", "content": "hi"}]
+    assert cache.messages(text) == messages.from_genai(text)
     instructions = json.dumps([{"type": "text", "content": "be brief"}])
     system = cache.system(instructions)
     assert system == {"role": "system", "content": "be brief"}
@@ -78,12 +81,16 @@ def test_the_lists_returned_are_the_callers_own():
 
 
 def test_the_texts_kept_are_bounded():
-    cache = Conversations(max_texts=8, max_chars=4000)
+    cache = Conversations(max_texts=8, max_chars=20_000)
     for index in range(100):
-        cache.messages(json.dumps([{"role": "user", "parts": [{"type": "text", "content": f"{index} " * 40}]}]))
-        assert cache._count <= 8 and cache._chars <= 4000
+        cache.messages(
+            json.dumps([OPENING, {"role": "user", "parts": [{"type": "text", "content": f"{index} " * 40}]}])
+        )
+        assert cache._count <= 8 and cache._chars <= 20_000
         assert cache._count == sum(len(entries) for entries in cache._texts.values())
-        assert cache._chars == sum(len(stem) for entries in cache._texts.values() for stem, _ in entries)
+        kept = [text for entries in cache._texts.values() for text, _ in entries]
+        assert cache._chars == sum(map(len, kept))
+        assert cache._heads == Counter(text[: conversations._HEAD] for text in kept)
 
 
 def test_conversations_that_begin_alike_are_told_apart(monkeypatch):
@@ -91,7 +98,7 @@ def test_conversations_that_begin_alike_are_told_apart(monkeypatch):
     convert = messages.from_genai
     monkeypatch.setattr(conversations.msg, "from_genai", lambda value: seen.append(len(value)) or convert(value))
     cache = Conversations()
-    prompt = {"role": "system", "parts": [{"type": "text", "content": "You are a travel agent. " * 100}]}
+    prompt = {"role": "system", "parts": [{"type": "text", "content": "You are a travel agent. " * 200}]}
     users = [[prompt, {"role": "user", "parts": [{"type": "text", "content": f"user {n}"}]}] for n in range(20)]
     for step in range(3):
         for n, history in enumerate(users):
@@ -120,9 +127,10 @@ def test_a_hook_that_changes_messages_in_place_sees_each_run_once(record_spans):
         return inputs
 
     convert = SpanConverter(project="p", redaction=Redaction(process_inputs=shout), logs=lambda _, __: ())
-    first = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
+    question = "hi " * conversations.MIN_CHARS  # long enough to be remembered, were it allowed
+    first = [{"role": "user", "parts": [{"type": "text", "content": question}]}]
     second = [*first, {"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
     convert(_chat(record_spans, first))
     run = convert(_chat(record_spans, second)).run
     # Had the two runs shared the first message, the hook would have changed it twice.
-    assert [m["content"] for m in run["inputs"]["messages"]] == ["hi!", "hello!"]
+    assert [m["content"] for m in run["inputs"]["messages"]] == [question + "!", "hello!"]

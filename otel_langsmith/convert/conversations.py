@@ -14,7 +14,7 @@ may change them in place. A converter whose ``process_inputs`` hook could do so 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Any
 
 import orjson
@@ -22,14 +22,21 @@ import orjson
 from . import messages as msg
 from .values import json_or_text
 
+# Shorter texts are converted whole: finding where a text continues a kept one, and keeping it,
+# cost about what converting eight messages does (benchmarks/bench_conversations.py).
+MIN_CHARS = 4096
 # A text is filed under its length and its last characters (less the closing bracket): its last
 # message, which tells conversations apart even when they all begin with the same long prompt.
 # Texts that also end alike share a key: it keeps this many, newest first.
 _TAIL = 64
 _PER_KEY = 8
-# Where a later text continued this one is found by walking back over its commas: this many at most.
-_MAX_COMMAS = 64
-_WHITESPACE = " \t\r\n"
+# What a text begins with: its first message's role and type take half of it.
+_HEAD = 128
+# Where a later text continues a kept one: after a message's closing brace, as json.dumps and
+# compact encoders separate objects. At most this many such places, from the end, are tried: a
+# model call adds a few messages to the conversation, each of a part or two.
+_SEPARATORS = ("}, {", "},{")
+_MAX_TRIES = 6
 # System instructions kept: at most this many texts of at most this many characters.
 _MAX_SYSTEMS = 64
 _MAX_SYSTEM_CHARS = 64 << 10
@@ -42,60 +49,71 @@ Entry = tuple[str, tuple[dict[str, Any], ...]]
 class Conversations:
     """Thread-safe, bounded in entries and in the characters of the texts kept.
 
+    >>> import json
     >>> conversations = Conversations()
-    >>> first = '[{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]'
-    >>> conversations.messages(first)
-    [{'role': 'user', 'content': 'Hi'}]
-    >>> later = first[:-1] + ', {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}]}]'
-    >>> conversations.messages(later)  # parses and converts only the assistant's message
-    [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]
+    >>> question = {"role": "user", "parts": [{"type": "text", "content": "Plan a trip. " * 200}]}
+    >>> first = json.dumps([question])
+    >>> len(conversations.messages(first))
+    1
+    >>> answer = {"role": "assistant", "parts": [{"type": "text", "content": "Where to?"}]}
+    >>> later = json.dumps([question, answer])  # first[:-1] + ", " + the answer + "]"
+    >>> conversations.messages(later)[1]  # parses and converts only the answer
+    {'role': 'assistant', 'content': 'Where to?'}
     """
 
     def __init__(self, *, max_texts: int = 1024, max_chars: int = 32 << 20) -> None:
         self._max_texts = max_texts
         self._max_chars = max_chars
         self._lock = threading.Lock()
-        # (length, tail) of a text less its closing bracket -> ((that text, its messages converted), ...)
+        # (length, tail) of a text less its closing bracket -> ((the text, its messages converted), ...).
+        # The texts are the spans' own strings: keeping them costs no copy.
         self._texts: OrderedDict[Key, tuple[Entry, ...]] = OrderedDict()
+        # How many texts kept begin with each head: a text whose head none has continues none, and
+        # the first long call of every conversation is spared the search.
+        self._heads: Counter[str] = Counter()
         self._count = 0
         self._chars = 0
         self._system: dict[str, dict[str, Any] | None] = {}
 
     def messages(self, value: Any) -> Messages:
         """``messages.from_genai(value)``, from what was converted before where it can be."""
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) < MIN_CHARS:
             return msg.from_genai(value)
         end = len(value) - 1
-        if value[end:] == "]":
+        if value[:_HEAD] in self._heads:
+            found = self._continued(value, end)
+            if found is not None:
+                return found
+        parsed = json_or_text(value, "gen_ai messages")
+        converted = msg.from_genai(parsed)
+        # Only a non-empty array can be extended: "[]" less its bracket, then ",{...}]", is not JSON.
+        if isinstance(parsed, list) and parsed and value[end] == "]":
+            self._keep(value, converted)
+        return converted
+
+    def _continued(self, value: str, end: int) -> Messages | None:
+        """``value`` converted from a text kept that it repeats or continues; None if there is none."""
+        if value[end] == "]":
             same = self._find(value, end)
             if same is not None:
                 return list(same)
-        # A text seen before, then a comma and more: the comma follows the "}" of its last message.
-        comma = end
-        for _ in range(_MAX_COMMAS):
-            comma = value.rfind(",", 0, comma)
-            if comma < 0:
+        # The text's own separator (its last one), so that each try scans back only to the one before.
+        spaced, compact = (value.rfind(separator, 0, end) for separator in _SEPARATORS)
+        separator, position = (_SEPARATORS[0], spaced) if spaced > compact else (_SEPARATORS[1], compact)
+        for _ in range(_MAX_TRIES):
+            if position < 0:
                 break
-            stem_end = comma
-            while stem_end and value[stem_end - 1] in _WHITESPACE:
-                stem_end -= 1
-            if value[stem_end - 1 : stem_end] != "}":
-                continue
-            known = self._find(value, stem_end)
+            known = self._find(value, position + 1)
             if known is None:
+                position = value.rfind(separator, 0, position)
                 continue
-            added = _added(value[comma + 1 :])
+            added = _added(value[value.index(",", position) + 1 :])
             if added is None:
                 break  # what follows is not array elements: the whole text says why
             converted = [*known, *msg.from_genai(added)]
             self._keep(value, converted)
             return converted
-        parsed = json_or_text(value, "gen_ai messages")
-        converted = msg.from_genai(parsed)
-        # Only a non-empty array can be extended: "[]" less its bracket, then ",{...}]", is not JSON.
-        if isinstance(parsed, list) and parsed and value[end:] == "]":
-            self._keep(value, converted)
-        return converted
+        return None
 
     def system(self, value: Any) -> dict[str, Any] | None:
         """``messages.system_instructions(value)``: the same text on every call of an agent."""
@@ -112,28 +130,31 @@ class Conversations:
 
     def _find(self, value: str, end: int) -> tuple[dict[str, Any], ...] | None:
         """The messages of a text kept that is ``value[:end]``."""
-        for stem, converted in self._texts.get(_key(value, end), ()):
-            if len(stem) == end and value.startswith(stem):
+        for text, converted in self._texts.get(_key(value, end), ()):
+            if len(text) == end + 1 and value.startswith(text[:-1]):
                 return converted
         return None
 
     def _keep(self, text: str, converted: Messages) -> None:
-        stem = text[:-1]
-        key = _key(stem, len(stem))
+        key = _key(text, len(text) - 1)
+        entry = (text, tuple(converted))
         with self._lock:
             before = self._texts.pop(key, ())
-            kept = ((stem, tuple(converted)), *(entry for entry in before if entry[0] != stem))[:_PER_KEY]
+            kept = (entry, *(other for other in before if other[0] != text))[:_PER_KEY] if before else (entry,)
             self._texts[key] = kept
-            self._count += len(kept) - len(before)
-            self._chars += _chars(kept) - _chars(before)
+            self._account(kept, 1)
+            self._account(before, -1)
             while self._count > self._max_texts or self._chars > self._max_chars:
-                _, dropped = self._texts.popitem(last=False)
-                self._count -= len(dropped)
-                self._chars -= _chars(dropped)
+                self._account(self._texts.popitem(last=False)[1], -1)
 
-
-def _chars(entries: tuple[Entry, ...]) -> int:
-    return sum(len(stem) for stem, _ in entries)
+    def _account(self, entries: tuple[Entry, ...], sign: int) -> None:
+        for text, _ in entries:
+            self._count += sign
+            self._chars += sign * len(text)
+            head = text[:_HEAD]
+            self._heads[head] += sign
+            if not self._heads[head]:
+                del self._heads[head]
 
 
 def _key(text: str, end: int) -> Key:
