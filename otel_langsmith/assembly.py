@@ -39,19 +39,18 @@ class Lineage:
     tags: tuple[str, ...]
 
 
+# A dotted_order segment: 22 characters of start time, then a 36-character run id.
+_SEGMENT = 58
+
+
 @dataclass(slots=True)
 class Placed:
-    """What a child needs of its parent once the parent is placed, and what ``fill`` writes.
-
-    The ids are kept beside the dotted order (which holds them all) so that placing a run does not
-    slice them out again: one placement per span is on the exporter's hot path.
-    """
+    """What a child needs of its parent once the parent is placed."""
 
     dotted_order: str
     start_us: int
-    run_id: str
+    #: The trace's root run id: one string shared by the whole trace, not sliced out per run.
     trace_id: str
-    parent_run_id: str | None
     session_name: str | None
     session_id: str | None
     resource: Resource | None
@@ -69,19 +68,17 @@ class Placed:
         lineage: Lineage | None = None,
     ) -> Placed:
         """A placement given as a whole ``dotted_order`` (explicit, or from a remote caller)."""
-        # Each segment is 22 characters of time, then a run id; the first one is the trace's root.
-        parent, dot, _ = dotted_order.rpartition(".")
-        return cls(
-            dotted_order,
-            start_us,
-            dotted_order[-36:],
-            dotted_order[22:58],
-            parent[-36:] if dot else None,
-            session_name,
-            session_id,
-            resource,
-            lineage,
-        )
+        return cls(dotted_order, start_us, dotted_order[22:_SEGMENT], session_name, session_id, resource, lineage)
+
+    @property
+    def run_id(self) -> str:
+        return self.dotted_order[-36:]
+
+    @property
+    def parent_run_id(self) -> str | None:
+        # Segments are fixed-width: the parent's id ends where the last segment and its dot begin.
+        order = self.dotted_order
+        return order[-_SEGMENT - 37 : -_SEGMENT - 1] if len(order) > _SEGMENT else None
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -320,20 +317,11 @@ def place(
             dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
         )
     if parent is None:
-        return Placed(ids.segment(start_us, run_id), start_us, run_id, run_id, None, session_name, session_id, resource)
+        return Placed(ids.segment(start_us, run_id), start_us, run_id, session_name, session_id, resource)
     if start_us < parent.start_us:
         start_us = parent.start_us
-    return Placed(
-        f"{parent.dotted_order}.{ids.segment(start_us, run_id)}",
-        start_us,
-        run_id,
-        parent.trace_id,
-        parent.run_id,
-        session_name,
-        session_id,
-        resource,
-        lineage,
-    )
+    dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
+    return Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
 
 
 def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
@@ -365,8 +353,9 @@ def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
     run["id"] = pending.run_id
     run["trace_id"] = placed.trace_id
     run["dotted_order"] = placed.dotted_order
-    if placed.parent_run_id is not None:
-        run["parent_run_id"] = placed.parent_run_id
+    parent_run_id = placed.parent_run_id
+    if parent_run_id is not None:
+        run["parent_run_id"] = parent_run_id
     start_us = placed.start_us
     run["start_time"] = ids.iso_time(start_us)
     end_us = pending.end_us

@@ -5,7 +5,7 @@ import logging
 from opentelemetry.sdk.resources import Resource
 
 from otel_langsmith import ids
-from otel_langsmith.assembly import Assembler
+from otel_langsmith.assembly import Assembler, Placed
 from otel_langsmith.convert import PendingRun
 from otel_langsmith.testing import check_run
 
@@ -57,7 +57,17 @@ def test_children_in_the_same_batch_as_their_parent_are_placed_parents_first():
     root, child, grandchild = ready
     assert grandchild["dotted_order"].startswith(child["dotted_order"] + ".")
     assert child["parent_run_id"] == root["id"] == root["trace_id"] == grandchild["trace_id"]
+    assert grandchild["parent_run_id"] == child["id"]
     assert a.waiting == 0
+
+
+def test_a_placement_reads_its_ids_from_any_depth_of_dotted_order():
+    run_ids = [ids.format_uuid(n << 64 | n) for n in range(1, 5)]
+    for depth in range(1, 5):
+        order = ".".join(ids.segment(1_700_000_000_000_000 + n, run_ids[n]) for n in range(depth))
+        placed = Placed.from_dotted_order(order, 0, session_name=None, session_id=None, resource=None)
+        assert (placed.trace_id, placed.run_id) == (run_ids[0], run_ids[depth - 1])
+        assert placed.parent_run_id == (run_ids[depth - 2] if depth > 1 else None)
 
 
 def test_a_child_waits_for_a_parent_in_a_later_batch_and_leaves_with_it():
