@@ -28,7 +28,10 @@ def agent_texts(runs: int, steps: int, seed: int = 7) -> list[str]:
     """``gen_ai.input.messages`` of every model call of ``runs`` agent runs, interleaved as
     concurrent runs would be."""
     rng = random.Random(seed)
-    text = lambda words: " ".join(rng.choice(WORDS) for _ in range(words))  # noqa: E731
+
+    def text(words: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(words))
+
     conversations = [[{"role": "user", "parts": [{"type": "text", "content": text(40)}]}] for _ in range(runs)]
     texts = []
     for step in range(steps):

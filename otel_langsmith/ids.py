@@ -38,6 +38,11 @@ def span_hex(otel_span_id: int) -> str:
     return f"{otel_span_id:016x}"
 
 
+def trace_hex(otel_trace_id: int) -> str:
+    """A trace id as OTel writes it: 32 hex digits."""
+    return f"{otel_trace_id:032x}"
+
+
 def span_run_id(otel_span_id: int) -> str:
     """The run id of every other span: 8 zero bytes then the 8 span-id bytes (LangSmith's own rule).
 

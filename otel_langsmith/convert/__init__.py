@@ -72,7 +72,7 @@ def span_to_pending(
         # The caller's run lives in another process and no LangSmith context came with it:
         # this span starts a LangSmith trace of its own, and says where it came from.
         parent_ref = None
-        metadata["OTEL_PARENT_SPAN_ID"] = f"{parent.span_id:016x}"
+        metadata["OTEL_PARENT_SPAN_ID"] = ids.span_hex(parent.span_id)
         metadata["OTEL_PARENT_IS_REMOTE"] = True
     else:
         parent_ref = parent.span_id
@@ -143,7 +143,7 @@ def span_to_pending(
     if native:
         metadata.update(langsmith.metadata(attributes))
     inherit = components.thread(attributes, present, metadata)
-    metadata["OTEL_TRACE_ID"] = f"{context.trace_id:032x}"
+    metadata["OTEL_TRACE_ID"] = ids.trace_hex(context.trace_id)
     metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
     run["extra"] = {"metadata": metadata}
 
@@ -205,8 +205,8 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
     run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
     parent_ref = None if parent is None or parent.is_remote else parent.span_id
     metadata: dict[str, Any] = {
-        "OTEL_TRACE_ID": f"{context.trace_id:032x}",
-        "OTEL_SPAN_ID": f"{context.span_id:016x}",
+        "OTEL_TRACE_ID": ids.trace_hex(context.trace_id),
+        "OTEL_SPAN_ID": ids.span_hex(context.span_id),
         "otel_langsmith_conversion_error": problem,
     }
     return PendingRun(

@@ -107,7 +107,7 @@ class Conversations:
             if known is None:
                 position = value.rfind(separator, 0, position)
                 continue
-            added = _added(value[value.index(",", position) + 1 :])
+            added = _added(value[position + 2 :])  # both separators have their comma second
             if added is None:
                 break  # what follows is not array elements: the whole text says why
             converted = [*known, *msg.from_genai(added)]

@@ -23,15 +23,10 @@ _GENERIC_KEYS = frozenset((*INPUT_KEYS, *OUTPUT_KEYS))
 _COMPANIONS = {"input.value": "input.mime_type", "output.value": "output.mime_type"}
 
 
-def first(
-    attributes: Mapping[str, Any], present: frozenset[str], keys: tuple[str, ...], wrap_key: str, consumed: set[str]
+def _first(
+    attributes: Mapping[str, Any], keys: tuple[str, ...], wrap_key: str, consumed: set[str]
 ) -> dict[str, Any] | None:
-    """The first of ``keys`` present, as an object; the key (and its companion) join ``consumed``.
-
-    ``present`` is :func:`keys.present` of the attributes (most spans have none of these keys).
-    """
-    if present.isdisjoint(keys):
-        return None
+    """The first of ``keys`` present, as an object; the key (and its companion) join ``consumed``."""
     for key in keys:
         value = attributes.get(key)
         if value is not None:
@@ -46,19 +41,18 @@ def first(
 def native(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
     """LangSmith's own inputs and outputs, which win over every convention."""
     if not present.isdisjoint(_NATIVE_KEYS):
-        _fill(attributes, present, run, consumed, NATIVE_INPUT_KEYS, NATIVE_OUTPUT_KEYS)
+        _fill(attributes, run, consumed, NATIVE_INPUT_KEYS, NATIVE_OUTPUT_KEYS)
 
 
 def generic(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:
     """The generic content keys, for the inputs and outputs no convention filled."""
     # Most spans (HTTP, database) have none: one set operation instead of looking for each.
     if not present.isdisjoint(_GENERIC_KEYS):
-        _fill(attributes, present, run, consumed, INPUT_KEYS, OUTPUT_KEYS)
+        _fill(attributes, run, consumed, INPUT_KEYS, OUTPUT_KEYS)
 
 
 def _fill(
     attributes: Mapping[str, Any],
-    present: frozenset[str],
     run: dict[str, Any],
     consumed: set[str],
     input_keys: tuple[str, ...],
@@ -66,6 +60,6 @@ def _fill(
 ) -> None:
     for field, keys, wrap_key in (("inputs", input_keys, "input"), ("outputs", output_keys, "output")):
         if field not in run:
-            value = first(attributes, present, keys, wrap_key, consumed)
+            value = _first(attributes, keys, wrap_key, consumed)
             if value is not None:
                 run[field] = value
