@@ -267,9 +267,11 @@ class Assembler:
             ready.append(pending.run)
             for ref in refs:
                 stack.extend(in_batch_children.pop(ref, ()))
-                for entry in self._children.get(ref, [])[:]:
-                    self._unwait(entry)
-                    stack.append(entry.pending)
+                waiting = self._children.get(ref)
+                if waiting:
+                    for entry in waiting[:]:  # _unwait removes each from the list
+                        self._unwait(entry)
+                        stack.append(entry.pending)
 
     def _place(self, pending: PendingRun, refs: tuple[RunKey, ...]) -> None:
         if pending.dotted_order is not None:
@@ -278,15 +280,28 @@ class Assembler:
             parent = self._placed.get(run_key(parent_id)) if parent_id is not None else None
         else:
             parent = self._placed.get(pending.parent) if pending.parent is not None else None
-        placed = place_pending(pending, parent)
+        run = pending.run
+        placed = place(
+            pending.run_id,
+            pending.start_us,
+            parent,
+            session_name=run.get("session_name"),
+            session_id=run.get("session_id"),
+            project_explicit=pending.project_explicit,
+            resource=pending.resource,
+            dotted_order=pending.dotted_order,
+        )
+        if pending.inherit:
+            placed.lineage = inherit(placed.lineage, pending.inherit, ())
         fill(pending, placed, parent)
         for ref in refs:
             self._remember(ref, placed)
 
     def _remember(self, ref: RunKey, placed: Placed) -> None:
         placed_runs = self._placed
+        if ref in placed_runs:  # placed again (a span exported twice): it is the newest now
+            placed_runs.move_to_end(ref)
         placed_runs[ref] = placed
-        placed_runs.move_to_end(ref)
         if len(placed_runs) > self._max_placed:
             # popitem, not del of next(iter()): a dict drained from the front scans its holes.
             placed_runs.popitem(last=False)
@@ -324,23 +339,6 @@ def place(
     return Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
 
 
-def place_pending(pending: PendingRun, parent: Placed | None) -> Placed:
-    run = pending.run
-    placed = place(
-        pending.run_id,
-        pending.start_us,
-        parent,
-        session_name=run.get("session_name"),
-        session_id=run.get("session_id"),
-        project_explicit=pending.project_explicit,
-        resource=pending.resource,
-        dotted_order=pending.dotted_order,
-    )
-    if pending.inherit:
-        placed.lineage = inherit(placed.lineage, pending.inherit, ())
-    return placed
-
-
 def inherit(lineage: Lineage | None, metadata: dict[str, Any], tags: tuple[str, ...]) -> Lineage:
     """A lineage with more metadata and tags (the closer run's values win)."""
     base = lineage or Lineage({}, ())
@@ -362,11 +360,14 @@ def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
     if end_us is not None:
         run["end_time"] = ids.iso_time(end_us if end_us > start_us else start_us)
     # The placement decides the project: a child says its parent's unless it named its own.
-    for field, value in (("session_name", placed.session_name), ("session_id", placed.session_id)):
-        if value is not None:
-            run[field] = value
-        else:
-            run.pop(field, None)
+    if placed.session_name is not None:
+        run["session_name"] = placed.session_name
+    else:
+        run.pop("session_name", None)
+    if placed.session_id is not None:
+        run["session_id"] = placed.session_id
+    else:
+        run.pop("session_id", None)
     # The resource is the same for every span of a process: say it once per trace, and again only
     # where it changes (a run below a remote call, say).
     if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):

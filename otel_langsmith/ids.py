@@ -16,6 +16,17 @@ _NS_PER_US = 1_000
 _US_PER_S = 1_000_000
 
 
+# Ids are formatted through ``int.to_bytes(...).hex()``: 2.5 times as fast as a ``:016x`` format
+# spec, and each span formats three ids.
+
+
+def _hex(value: int, size: int) -> str:
+    """``value`` as ``2 * size`` lower-case hex digits (more for a value too big to be an OTel id)."""
+    if 0 <= value < 1 << (8 * size):
+        return value.to_bytes(size, "big").hex()
+    return f"{value:0{2 * size}x}"
+
+
 def format_uuid(value: int) -> str:
     """Format a 128-bit integer as a canonical lower-case UUID string.
 
@@ -24,7 +35,7 @@ def format_uuid(value: int) -> str:
     >>> format_uuid(0x0102030405060708)
     '00000000-0000-0000-0102-030405060708'
     """
-    h = f"{value:032x}"
+    h = _hex(value, 16)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
@@ -35,12 +46,26 @@ def root_run_id(otel_trace_id: int) -> str:
 
 def span_hex(otel_span_id: int) -> str:
     """A span id as OTel writes it: 16 hex digits."""
-    return f"{otel_span_id:016x}"
+    return _hex(otel_span_id, 8)
+
+
+# Every span of a trace names its trace: formatted once per trace, not once per span.
+_trace_hexes: dict[int, str] = {}
+_MAX_TRACE_HEXES = 4096
 
 
 def trace_hex(otel_trace_id: int) -> str:
-    """A trace id as OTel writes it: 32 hex digits."""
-    return f"{otel_trace_id:032x}"
+    """A trace id as OTel writes it: 32 hex digits.
+
+    >>> trace_hex(0xABC)
+    '00000000000000000000000000000abc'
+    """
+    found = _trace_hexes.get(otel_trace_id)
+    if found is None:
+        if len(_trace_hexes) >= _MAX_TRACE_HEXES:  # traces end: the ones kept are soon useless
+            _trace_hexes.clear()
+        found = _trace_hexes[otel_trace_id] = _hex(otel_trace_id, 16)
+    return found
 
 
 def span_run_id(otel_span_id: int) -> str:
@@ -50,7 +75,7 @@ def span_run_id(otel_span_id: int) -> str:
     '00000000-0000-0000-0102-030405060708'
     """
     if 0 <= otel_span_id < 1 << 64:  # always, for a real span id: half the formatting of format_uuid
-        h = f"{otel_span_id:016x}"
+        h = otel_span_id.to_bytes(8, "big").hex()
         return f"00000000-0000-0000-{h[:4]}-{h[4:]}"
     return format_uuid(otel_span_id)
 
@@ -94,7 +119,8 @@ def segment_time(us: int) -> str:
     '20231114T221320123456Z'
     """
     seconds, micros = divmod(us, _US_PER_S)
-    return f"{_second(seconds)[0]}{micros:06d}Z"
+    # printf, not an f-string: a format spec costs twice as long (three times per run).
+    return "%s%06dZ" % (_second(seconds)[0], micros)  # noqa: UP031
 
 
 def iso_time(us: int) -> str:
@@ -104,7 +130,7 @@ def iso_time(us: int) -> str:
     '2023-11-14T22:13:20.000000+00:00'
     """
     seconds, micros = divmod(us, _US_PER_S)
-    return f"{_second(seconds)[1]}{micros:06d}+00:00"
+    return "%s%06d+00:00" % (_second(seconds)[1], micros)  # noqa: UP031
 
 
 def segment(us: int, run_id: str) -> str:

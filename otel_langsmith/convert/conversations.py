@@ -14,7 +14,7 @@ may change them in place. A converter whose ``process_inputs`` hook could do so 
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -23,8 +23,9 @@ from . import messages as msg
 from .values import json_or_text
 
 # Shorter texts are converted whole: finding where a text continues a kept one, and keeping it,
-# cost about what converting eight messages does (benchmarks/bench_conversations.py).
-MIN_CHARS = 4096
+# cost about what converting three or four messages does (measured in instructions per call on
+# benchmarks/bench_conversations.py's texts: 1 KiB saves 15% at five agent steps, 512 B no more).
+MIN_CHARS = 1024
 # A text is filed under its length and its last characters (less the closing bracket): its last
 # message, which tells conversations apart even when they all begin with the same long prompt.
 # Texts that also end alike share a key: it keeps this many, newest first.
@@ -70,7 +71,7 @@ class Conversations:
         self._texts: OrderedDict[Key, tuple[Entry, ...]] = OrderedDict()
         # How many texts kept begin with each head: a text whose head none has continues none, and
         # the first long call of every conversation is spared the search.
-        self._heads: Counter[str] = Counter()
+        self._heads: dict[str, int] = {}
         self._count = 0
         self._chars = 0
         self._system: dict[str, dict[str, Any] | None] = {}
@@ -139,22 +140,31 @@ class Conversations:
         key = _key(text, len(text) - 1)
         entry = (text, tuple(converted))
         with self._lock:
-            before = self._texts.pop(key, ())
-            kept = (entry, *(other for other in before if other[0] != text))[:_PER_KEY] if before else (entry,)
-            self._texts[key] = kept
-            self._account(kept, 1)
-            self._account(before, -1)
+            before = self._texts.pop(key, None)
+            if before is None:  # nearly always: a conversation's next text is a new length
+                self._texts[key] = (entry,)
+                self._account(text, 1)
+            else:
+                kept = (entry, *(other for other in before if other[0] != text))[:_PER_KEY]
+                self._texts[key] = kept
+                for other, _ in kept:
+                    self._account(other, 1)
+                for other, _ in before:
+                    self._account(other, -1)
             while self._count > self._max_texts or self._chars > self._max_chars:
-                self._account(self._texts.popitem(last=False)[1], -1)
+                for other, _ in self._texts.popitem(last=False)[1]:
+                    self._account(other, -1)
 
-    def _account(self, entries: tuple[Entry, ...], sign: int) -> None:
-        for text, _ in entries:
-            self._count += sign
-            self._chars += sign * len(text)
-            head = text[:_HEAD]
-            self._heads[head] += sign
-            if not self._heads[head]:
-                del self._heads[head]
+    def _account(self, text: str, sign: int) -> None:
+        self._count += sign
+        self._chars += sign * len(text)
+        heads = self._heads
+        head = text[:_HEAD]
+        count = heads.get(head, 0) + sign
+        if count:
+            heads[head] = count
+        else:
+            del heads[head]
 
 
 def _key(text: str, end: int) -> Key:
