@@ -45,6 +45,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_processor.py
 	$(BIN)/python benchmarks/bench_conversations.py
+	$(BIN)/python benchmarks/bench_instructions.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
