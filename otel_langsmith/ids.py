@@ -18,8 +18,6 @@ _US_PER_S = 1_000_000
 
 # Ids are formatted through ``int.to_bytes(...).hex()``: 2.5 times as fast as a ``:016x`` format
 # spec, and each span formats three ids.
-
-
 def _hex(value: int, size: int) -> str:
     """``value`` as ``2 * size`` lower-case hex digits (more for a value too big to be an OTel id)."""
     if 0 <= value < 1 << (8 * size):
