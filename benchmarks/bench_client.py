@@ -101,6 +101,28 @@ def otlp(spans: Sequence[ReadableSpan]) -> bytes:
     return encode_spans(spans).SerializeToString()
 
 
+BRIDGE = "bridge (convert+assemble+encode+zstd)"
+
+
+def contenders(spans: Sequence[ReadableSpan], runs: Sequence[dict[str, Any]]) -> dict[str, Callable[[], object]]:
+    """Each contender's work over the same spans (or the runs the bridge makes of them), by name."""
+    return {
+        BRIDGE: lambda: bridge(spans),
+        "OTLP encode_spans().SerializeToString()": lambda: otlp(spans),
+        "LangSmith SDK multipart serialization": lambda: langsmith_sdk(runs),
+        "floor: orjson.dumps(run)": lambda: floor(runs),
+    }
+
+
+def print_costs(costs: dict[str, float], unit: str, cell: Callable[[float], str]) -> None:
+    """The head of a results table: each contender's cost per span, and the bridge's ratio to it."""
+    print(f"| measure | {unit} | ratio |")
+    print("|---|---|---|")
+    for name, value in costs.items():
+        ratio = "" if name == BRIDGE else f"bridge / this = {costs[BRIDGE] / value:.2f}x"
+        print(f"| {name} | {cell(value)} | {ratio} |")
+
+
 def median_us_per_span(contenders: dict[str, Callable[[], object]], spans: int, rounds: int) -> dict[str, float]:
     """Each contender once per round, in turn, so that all of them meet the same process state
     (heap, caches, other load on the machine); the median round of each, per span."""
@@ -172,7 +194,8 @@ def _finish(child: subprocess.Popen[str]) -> tuple[int, int]:
 
 
 def spans_per_second(exporter: SpanExporter, spans: Sequence[ReadableSpan]) -> float:
-    processor = BatchSpanProcessor(exporter, max_queue_size=len(spans) + 1, schedule_delay_millis=100)
+    # The whole mix fits the queue; at least one export batch, which the SDK insists on.
+    processor = BatchSpanProcessor(exporter, max_queue_size=max(len(spans) + 1, EXPORT_SIZE), schedule_delay_millis=100)
     started = time.perf_counter()
     for span in spans:
         processor.on_end(span)
@@ -212,28 +235,14 @@ def main() -> None:
     identity = wire.multipart_body([wire.encode_run(run) for run in runs], BOUNDARY)
     compressed = bridge(spans)
 
-    costs = median_us_per_span(
-        {
-            "bridge (convert+assemble+encode+zstd)": lambda: bridge(spans),
-            "OTLP encode_spans().SerializeToString()": lambda: otlp(spans),
-            "LangSmith SDK multipart serialization": lambda: langsmith_sdk(runs),
-            "floor: orjson.dumps(run)": lambda: floor(runs),
-        },
-        count,
-        args.rounds,
-    )
+    costs = median_us_per_span(contenders(spans, runs), count, args.rounds)
     rates = end_to_end(spans)
 
-    bridge_us = costs["bridge (convert+assemble+encode+zstd)"]
     print(
         f"{count} spans ({args.traces} agent traces), median of {args.rounds} rounds, Python {sys.version.split()[0]}"
     )
     print()
-    print("| measure | value | ratio |")
-    print("|---|---|---|")
-    for name, value in costs.items():
-        ratio = "" if name.startswith("bridge") else f"bridge / this = {bridge_us / value:.2f}x"
-        print(f"| {name} | {value:.1f} us/span | {ratio} |")
+    print_costs(costs, "value", lambda us: f"{us:.1f} us/span")
     ours, theirs = rates["bridge"][0], rates["otlp"][0]
     print(f"| end to end, bridge -> local sink ({rates['bridge'][1]} requests) | {ours:,.0f} spans/s | |")
     print(

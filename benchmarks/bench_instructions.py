@@ -24,24 +24,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bench_client
 from spanmix import SPANS_PER_TRACE, record
 
-CONTENDERS = {
-    "bridge (convert+assemble+encode+zstd)": "bridge",
-    "OTLP encode_spans().SerializeToString()": "otlp",
-    "LangSmith SDK multipart serialization": "sdk",
-    "floor: orjson.dumps(run)": "floor",
-}
-
 
 def one_pass(contender: str, traces: int, passes: int) -> None:
     """What runs under callgrind: ``passes`` passes of one contender over the span mix."""
     spans = record(traces)
-    runs = bench_client.bridge_runs(spans)
-    work = {
-        "bridge": lambda: bench_client.bridge(spans),
-        "otlp": lambda: bench_client.otlp(spans),
-        "sdk": lambda: bench_client.langsmith_sdk(runs),
-        "floor": lambda: bench_client.floor(runs),
-    }[contender]
+    work = bench_client.contenders(spans, bench_client.bridge_runs(spans))[contender]
     for _ in range(passes):
         work()
 
@@ -70,7 +57,7 @@ def instructions(contender: str, traces: int, passes: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--traces", type=int, default=66, help="agent traces (19 spans each)")
+    parser.add_argument("--traces", type=int, default=66, help=f"agent traces ({SPANS_PER_TRACE} spans each)")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     parser.add_argument("--passes", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -82,18 +69,13 @@ def main() -> None:
         return
 
     spans = args.traces * SPANS_PER_TRACE
+    names = bench_client.contenders([], [])  # only their names: nothing runs here
     per_span = {
-        name: (instructions(contender, args.traces, 2) - instructions(contender, args.traces, 1)) / spans
-        for name, contender in CONTENDERS.items()
+        name: (instructions(name, args.traces, 2) - instructions(name, args.traces, 1)) / spans for name in names
     }
-    bridge = per_span["bridge (convert+assemble+encode+zstd)"]
     print(f"{spans} spans ({args.traces} agent traces), callgrind, Python {sys.version.split()[0]}")
     print()
-    print("| measure | instructions per span | ratio |")
-    print("|---|---|---|")
-    for name, count in per_span.items():
-        ratio = "" if name.startswith("bridge") else f"bridge / this = {bridge / count:.2f}x"
-        print(f"| {name} | {count / 1000:,.1f}k | {ratio} |")
+    bench_client.print_costs(per_span, "instructions per span", lambda count: f"{count / 1000:,.1f}k")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def span_run_id(otel_span_id: int) -> str:
     '00000000-0000-0000-0102-030405060708'
     """
     if 0 <= otel_span_id < 1 << 64:  # always, for a real span id: half the formatting of format_uuid
-        h = otel_span_id.to_bytes(8, "big").hex()
+        h = otel_span_id.to_bytes(8, "big").hex()  # span_hex's work, inline: 2% of an HTTP span
         return f"00000000-0000-0000-{h[:4]}-{h[4:]}"
     return format_uuid(otel_span_id)
 
