@@ -4,6 +4,7 @@ import json
 import logging
 
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 from otel_langsmith import ids
@@ -29,6 +30,7 @@ def test_a_root_and_a_child_get_ids_by_the_design_rules(record_spans):
     assert child_run.metadata["OTEL_SPAN_ID"] == f"{child.context.span_id:016x}"
     assert child_run.start_us == child.start_time // 1000
     assert child_run.end_us == child.end_time // 1000
+    assert root_run.metadata["OTEL_SPAN_ID"] == f"{root.context.span_id:016x}"
     assert root_run.run["name"] == "root" and root_run.run["run_type"] == "chain"
     assert root_run.run["session_name"] == "proj"
 
@@ -202,3 +204,38 @@ def test_invalid_utf8_bytes_are_replaced_and_reported(record_spans, caplog):
         run = convert(span)
     assert run.metadata["raw.payload"] == "ok \ufffd\ufffd"
     assert "raw.payload" in caplog.text and "invalid UTF-8" in caplog.text
+
+
+class _Renamed(ReadableSpan):
+    """A span class of its own: what its properties say wins over the fields underneath."""
+
+    @property
+    def name(self):
+        return "renamed"
+
+    @property
+    def status(self):
+        return Status(StatusCode.ERROR, "said by the subclass")
+
+
+def test_a_span_class_that_overrides_properties_is_read_through_them():
+    context = SpanContext(0x77, 0x88, is_remote=False)
+    plain = ReadableSpan(name="plain", context=context, start_time=1_000, end_time=2_000)
+    renamed = _Renamed(name="plain", context=context, start_time=1_000, end_time=2_000)
+    assert convert(plain).run["name"] == "plain" and "error" not in convert(plain).run
+    run = convert(renamed)
+    assert run.run["name"] == "renamed"
+    assert run.run["error"] == "said by the subclass"
+    assert (run.start_us, run.end_us) == (1, 2)
+
+
+def test_thread_keys_from_langsmith_metadata_pass_down(record_spans):
+    def body(tracer):
+        with tracer.start_as_current_span("agent") as span:
+            span.set_attribute("langsmith.metadata.thread_id", "t-1")
+        with tracer.start_as_current_span("GET") as span:
+            span.set_attribute("http.request.method", "GET")
+
+    agent, http = record_spans(body)
+    assert convert(agent).inherit == {"session_id": "t-1", "thread_id": "t-1"}
+    assert convert(http).inherit is None

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import Status, StatusCode
 
 from .. import ids
 from . import components, events, io, keys, langsmith, llm
@@ -39,9 +42,20 @@ def span_to_pending(
     ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith.logs`);
     ``conversations`` remembers the conversations converted before (model calls repeat them).
     """
-    context = span.context
+    return _convert(span, _read_fields(span), project, logs, conversations)
+
+
+def _convert(
+    span: ReadableSpan,
+    fields: SpanFields,
+    project: str,
+    logs: Sequence[GenAIEvent],
+    conversations: Conversations | None,
+) -> PendingRun:
+    context, parent, span_name, start_ns, end_ns, status, resource = fields
     if context is None:  # only a hand-built ReadableSpan lacks one
-        raise ValueError(f"span {span.name!r} has no context")
+        raise ValueError(f"span {span_name!r} has no context")
+    start_ns = start_ns or 0
     attributes = _attributes(span)
     present = keys.present(tuple(attributes))
     # Most spans have no events: spare the copy ReadableSpan.events makes (under a lock) for them.
@@ -52,10 +66,6 @@ def span_to_pending(
     # LangSmith's own keys are on few spans: one look at the keys spares five lookups here.
     native = "langsmith" in present
     identity = langsmith.explicit_identity(attributes) if native else langsmith.NO_IDENTITY
-    parent = span.parent
-    # Each ReadableSpan property is a Python-level call: read once each (reading them again was 7%
-    # of an HTTP span's conversion).
-    span_name, start_ns, end_ns = span.name, span.start_time or 0, span.end_time
     if identity.run_id is not None:
         run_id, key = identity.run_id, run_key(identity.run_id)
     else:
@@ -110,9 +120,8 @@ def span_to_pending(
         components.embedding(attributes, present, run, consumed)
         llm.apply(llm.extract(attributes, present, span_events, logs, start_ns, consumed), run, metadata)
     io.generic(attributes, present, run, consumed)
-    run_error = events.error(span.status, span_events)
-    if run_error is not None:
-        run["error"] = run_error
+    if status.status_code is StatusCode.ERROR:
+        run["error"] = events.error(status, span_events)
     run_tags = (langsmith.tags(attributes) or []) if native else []
     if isinstance(attributes.get("tag.tags"), (list, tuple)):
         consumed.add("tag.tags")
@@ -145,9 +154,18 @@ def span_to_pending(
     metadata = passthrough
     if native:
         metadata.update(langsmith.metadata(attributes))
-    inherit = components.thread(attributes, present, metadata)
+    # Thread and user keys are on few spans: one look spares the call on the others.
+    if components.THREAD_KEYS.isdisjoint(present) and "session_id" not in metadata and "thread_id" not in metadata:
+        inherit = None
+    else:
+        inherit = components.thread(attributes, present, metadata)
     metadata["OTEL_TRACE_ID"] = ids.trace_hex(context.trace_id)
-    metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
+    if identity.run_id is None and parent is not None:
+        # The run id is "00000000-0000-0000-" and the span id's 16 digits, a dash after four:
+        # taken back from it, not formatted a second time.
+        metadata["OTEL_SPAN_ID"] = run_id[19:23] + run_id[24:]
+    else:
+        metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
     run["extra"] = {"metadata": metadata}
 
     start_us = ids.ns_to_us(start_ns)
@@ -163,13 +181,34 @@ def span_to_pending(
         ids.ns_to_us(end_ns) if end_ns is not None else None,  # end_us
         run,  # run
         metadata,  # metadata
-        span.resource,  # resource
+        resource,  # resource
         session_name is not None or session_id is not None,  # project_explicit
         identity.dotted_order,  # dotted_order
         identity.trace_id if explicit_order else None,  # trace_id
         identity.parent_run_id if explicit_order else None,  # parent_run_id
         inherit or None,  # inherit
     )
+
+
+# What a conversion reads of a span, in this order.
+SpanFields = tuple[Any, Any, str, "int | None", "int | None", Status, "Resource | None"]
+_FIELDS = ("context", "parent", "name", "start_time", "end_time", "status", "resource")
+# ReadableSpan's fields are properties, each a Python-level call that CPython 3.11 does not
+# specialize: read one by one they were 7% of an HTTP span's conversion. A class that keeps them
+# as ReadableSpan does (the SDK's spans, exported or live) has the attributes underneath read in
+# one C call; any other class, its properties.
+_read_properties = attrgetter(*_FIELDS)
+_read_underneath = attrgetter(*(f"_{name}" for name in _FIELDS))
+_readers: dict[type, Callable[[Any], Any]] = {}
+
+
+def _read_fields(span: ReadableSpan) -> SpanFields:
+    """The span's context, parent, name, start and end time, status and resource."""
+    reader = _readers.get(type(span))
+    if reader is None:
+        plain = all(getattr(type(span), name, None) is getattr(ReadableSpan, name) for name in _FIELDS)
+        reader = _readers[type(span)] = _read_underneath if plain else _read_properties
+    return reader(span)
 
 
 # What the SDK lets an attribute be: values of other types are looked at one by one.
@@ -249,9 +288,10 @@ class SpanConverter:
 
     def __call__(self, span: ReadableSpan) -> PendingRun | None:
         try:
-            context = span.context
-            logs = self._logs(context.span_id, span.end_time is None) if context is not None else ()
-            pending = span_to_pending(span, project=self._project, logs=logs, conversations=self._conversations)
+            fields = _read_fields(span)
+            context, end_ns = fields[0], fields[4]
+            logs = self._logs(context.span_id, end_ns is None) if context is not None else ()
+            pending = _convert(span, fields, self._project, logs, self._conversations)
             if self._redaction.active:
                 self._redaction.apply(pending.run)
             return pending
