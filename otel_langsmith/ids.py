@@ -78,6 +78,15 @@ def span_run_id(otel_span_id: int) -> str:
     return format_uuid(otel_span_id)
 
 
+def span_hex_of_run_id(run_id: str) -> str:
+    """The span id in a :func:`span_run_id`, as :func:`span_hex` writes it.
+
+    >>> span_hex_of_run_id(span_run_id(0x0102030405060708))
+    '0102030405060708'
+    """
+    return run_id[19:23] + run_id[24:]
+
+
 def derived_run_id(trace_id: int, span_id: int, *, root: bool) -> tuple[str, int]:
     """D1's run id of a span, and its integer key: the trace id for a root, else the span id.
 

@@ -154,16 +154,11 @@ def _convert(
     metadata = passthrough
     if native:
         metadata.update(langsmith.metadata(attributes))
-    # Thread and user keys are on few spans: one look spares the call on the others.
-    if components.THREAD_KEYS.isdisjoint(present) and "session_id" not in metadata and "thread_id" not in metadata:
-        inherit = None
-    else:
-        inherit = components.thread(attributes, present, metadata)
+    inherit = components.thread(attributes, present, metadata)
     metadata["OTEL_TRACE_ID"] = ids.trace_hex(context.trace_id)
     if identity.run_id is None and parent is not None:
-        # The run id is "00000000-0000-0000-" and the span id's 16 digits, a dash after four:
-        # taken back from it, not formatted a second time.
-        metadata["OTEL_SPAN_ID"] = run_id[19:23] + run_id[24:]
+        # Taken back from the derived run id, not formatted a second time.
+        metadata["OTEL_SPAN_ID"] = ids.span_hex_of_run_id(run_id)
     else:
         metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
     run["extra"] = {"metadata": metadata}
