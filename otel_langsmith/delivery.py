@@ -195,7 +195,7 @@ class Delivery:
 
     def _encode(self, run: dict[str, Any], max_bytes: int, operation: str) -> wire.EncodedRun:
         encoded = wire.encode_run(run, operation=operation)
-        if wire.multipart_size(encoded) <= max_bytes:
+        if encoded.multipart_size <= max_bytes:
             return encoded
         return self._shrink(run, max_bytes, operation)
 
@@ -261,7 +261,7 @@ class Delivery:
     def _deliver_too_large(self, run: wire.EncodedRun, deadline: float, info: ServerInfo, response: Response) -> bool:
         # The server's limit is lower than it advertised: halve the run until it passes.
         decoded = _decode(run)
-        limit = wire.multipart_size(run)
+        limit = run.multipart_size
         for _ in range(_SHRINK_ROUNDS):
             limit //= 2
             smaller = self._shrink(decoded, limit, run.operation)

@@ -54,7 +54,7 @@ def compact(batch: Batch) -> list[EncodedRun]:
     32 KB); that is harmless for a request sent at once, but not for batches kept for minutes.
     """
     return [
-        EncodedRun(run.operation, run.run_id, run.trace_id, tuple((f, bytes(memoryview(p))) for f, p in run.parts))
+        EncodedRun.of(run.operation, run.run_id, run.trace_id, tuple((f, bytes(memoryview(p))) for f, p in run.parts))
         for run in batch
     ]
 
@@ -152,7 +152,7 @@ def decode_file(data: bytes) -> list[EncodedRun]:
         for field, length in fields:
             parts.append((str(field), payloads[position : position + length]))
             position += length
-        runs.append(EncodedRun(str(operation), str(run_id), str(trace_id), tuple(parts)))
+        runs.append(EncodedRun.of(str(operation), str(run_id), str(trace_id), tuple(parts)))
     if position != len(payloads):
         raise ValueError("payload lengths do not add up")
     return runs

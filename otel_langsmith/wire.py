@@ -85,11 +85,18 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(_sanitize(value), default=_default)
 
 
+# Part framing bytes beyond the payload and the part name (a 32-character boundary, a Content-Length
+# of up to ten digits): used to budget batches by their real size.
+_FRAMING = len(b'--\r\nContent-Disposition: form-data; name=""\r\nContent-Type: application/json\r\n')
+_FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
+
+
 class EncodedRun(NamedTuple):
     """One run operation serialized once: its main part and each out-of-band field, as JSON bytes.
 
-    Bodies for either endpoint are assembled from these without encoding anything again. A named
-    tuple: one is made per run, and a frozen dataclass takes 2.4 times as long to make.
+    Bodies for either endpoint are assembled from these without encoding anything again. Made by
+    :meth:`of`, which works out the sizes once: batching, the retry queue and the request headers
+    all ask for them.
     """
 
     operation: str
@@ -97,39 +104,52 @@ class EncodedRun(NamedTuple):
     trace_id: str
     #: (field, payload); the main part has the field "".
     parts: tuple[tuple[str, bytes], ...]
+    #: Payload bytes, without multipart framing (what ``X-Pre-Compressed-Size`` counts).
+    size: int
+    #: Bytes the run takes in a multipart body (a close upper bound): what batches are cut by.
+    multipart_size: int
 
-    @property
-    def size(self) -> int:
-        """Payload bytes, without multipart framing (what ``X-Pre-Compressed-Size`` counts)."""
-        return sum(len(payload) for _, payload in self.parts)
+    @classmethod
+    def of(cls, operation: str, run_id: str, trace_id: str, parts: tuple[tuple[str, bytes], ...]) -> EncodedRun:
+        size = names = 0
+        for field, payload in parts:
+            size += len(payload)
+            names += len(field)
+        # Each part is named "{operation}.{run_id}", then, but for the main part, "." and its field.
+        framing = len(parts) * (_FRAMING + len(operation) + 1 + len(run_id)) + names + len(parts) - 1
+        # tuple.__new__ directly: the generated __new__ is a Python-level call, 3k instructions a run.
+        return tuple.__new__(cls, (operation, run_id, trace_id, parts, size, size + framing))
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    # A copy with the out-of-band fields popped: a third faster than a filtering comprehension.
-    main = dict(run)
-    pop = main.pop
-    parts = [("", b"")]
-    for field in OUT_OF_BAND:
-        value = pop(field, None)
-        if value is not None:
-            parts.append((field, dumps(value)))
-    parts[0] = ("", dumps(main))
-    return EncodedRun(operation, str(run["id"]), str(run.get("trace_id")), tuple(parts))
-
-
-# Part framing bytes beyond the payload and the part name: used to budget batches by their real size.
-_FRAMING = len(b'--\r\nContent-Disposition: form-data; name=""\r\nContent-Type: application/json\r\n')
-_FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
-
-
-def multipart_size(run: EncodedRun) -> int:
-    """Bytes the run takes in a multipart body (a close upper bound)."""
-    # A loop, not sum() of a generator: it runs for every run, twice (delivery, then batches).
-    per_part = _FRAMING + len(run.operation) + len(run.run_id) + 2
-    size = 0
-    for field, payload in run.parts:
-        size += per_part + len(field) + len(payload)
-    return size
+    # Written for speed, as it runs for every run: orjson called straight rather than through
+    # dumps() (nearly every run is plain JSON, and a Python-level call per part cost 1.5k
+    # instructions a run), and the sizes summed as the parts are made.
+    try:
+        # A copy with the out-of-band fields popped: a third faster than a filtering comprehension.
+        main = dict(run)
+        pop = main.pop
+        parts = [("", b"")]
+        size = names = 0
+        for field in OUT_OF_BAND:
+            value = pop(field, None)
+            if value is not None:
+                payload = orjson.dumps(value, default=_default)
+                parts.append((field, payload))
+                size += len(payload)
+                names += len(field)
+        payload = orjson.dumps(main, default=_default)
+    except TypeError:
+        # Sanitized values are plain JSON by construction, so this recursion ends here.
+        sanitized = {str(key): _sanitize(value) for key, value in run.items()}
+        logger.debug("Sanitized a run orjson refused: %s", sanitized.get("id"))
+        return encode_run(sanitized, operation=operation)
+    parts[0] = ("", payload)
+    size += len(payload)
+    run_id = str(run["id"])
+    framing = len(parts) * (_FRAMING + len(operation) + 1 + len(run_id)) + names + len(parts) - 1
+    # tuple.__new__ directly: the generated __new__ is a Python-level call, 3k instructions a run.
+    return tuple.__new__(EncodedRun, (operation, run_id, str(run.get("trace_id")), tuple(parts), size, size + framing))
 
 
 # What each part's name adds to the run's: nothing for the main part.
@@ -187,7 +207,7 @@ def batches(runs: Sequence[EncodedRun], *, max_operations: int, max_bytes: int) 
     batch: list[EncodedRun] = []
     size = 0
     for run in runs:
-        run_size = multipart_size(run)
+        run_size = run.multipart_size
         if batch and (len(batch) >= max_operations or size + run_size > max_bytes):
             yield batch
             batch, size = [], 0

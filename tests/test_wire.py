@@ -95,7 +95,7 @@ def test_hostile_values_are_sanitized_not_raised():
 
 def test_batches_respect_operation_and_byte_limits():
     runs = [wire.encode_run({"id": ids.span_run_id(i), "inputs": {"x": "y" * 1000}}) for i in range(7)]
-    size = wire.multipart_size(runs[0])
+    size = runs[0].multipart_size
     body = wire.multipart_body(runs[:1], wire.new_boundary())
     assert len(body) - len(b"--") - 32 - len(b"--\r\n") <= size < len(body) + 40  # a close upper bound
     assert [len(b) for b in wire.batches(runs, max_operations=3, max_bytes=10**6)] == [3, 3, 1]
@@ -112,6 +112,12 @@ def test_the_batch_endpoint_body_puts_fields_back_inline():
 def test_encoded_runs_know_their_payload_size():
     encoded = wire.encode_run(RUN)
     assert encoded.size == sum(len(payload) for _, payload in encoded.parts)
+    # The multipart size is the body's length less the closing line, but that every part's
+    # Content-Length is budgeted ten digits.
+    body = wire.multipart_body([encoded], wire.new_boundary())
+    framed = len(body) - len(b"----\r\n") - 32
+    unused_digits = sum(10 - len(str(len(payload))) for _, payload in encoded.parts)
+    assert encoded.multipart_size == framed + unused_digits
     assert [field for field, _ in encoded.parts] == ["", "inputs", "events", "extra", "error"]
     assert (encoded.run_id, encoded.trace_id) == (RUN["id"], RUN["trace_id"])
 
