@@ -94,9 +94,9 @@ _FRAMING += len(b"Content-Length: \r\n\r\n\r\n") + 32 + 10
 class EncodedRun(NamedTuple):
     """One run operation serialized once: its main part and each out-of-band field, as JSON bytes.
 
-    Bodies for either endpoint are assembled from these without encoding anything again. Made by
-    :meth:`of`, which works out the sizes once: batching, the retry queue and the request headers
-    all ask for them.
+    Bodies for either endpoint are assembled from these without encoding anything again. The sizes
+    are worked out once, when the run is made (by :func:`encode_run` or :meth:`of`): batching, the
+    retry queue and the request headers all ask for them.
     """
 
     operation: str
@@ -111,14 +111,18 @@ class EncodedRun(NamedTuple):
 
     @classmethod
     def of(cls, operation: str, run_id: str, trace_id: str, parts: tuple[tuple[str, bytes], ...]) -> EncodedRun:
+        """A run from parts already encoded (a spooled batch read back, say), its sizes worked out."""
         size = names = 0
         for field, payload in parts:
             size += len(payload)
             names += len(field)
-        # Each part is named "{operation}.{run_id}", then, but for the main part, "." and its field.
-        framing = len(parts) * (_FRAMING + len(operation) + 1 + len(run_id)) + names + len(parts) - 1
-        # tuple.__new__ directly: the generated __new__ is a Python-level call, 3k instructions a run.
-        return tuple.__new__(cls, (operation, run_id, trace_id, parts, size, size + framing))
+        multipart_size = _multipart_size(size, names, len(parts), operation, run_id)
+        return tuple.__new__(cls, (operation, run_id, trace_id, parts, size, multipart_size))
+
+
+def _multipart_size(size: int, names: int, count: int, operation: str, run_id: str) -> int:
+    # Each part is named "{operation}.{run_id}", then, but for the main part, "." and its field.
+    return size + count * (_FRAMING + len(operation) + 1 + len(run_id)) + names + count - 1
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
@@ -147,9 +151,9 @@ def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun
     parts[0] = ("", payload)
     size += len(payload)
     run_id = str(run["id"])
-    framing = len(parts) * (_FRAMING + len(operation) + 1 + len(run_id)) + names + len(parts) - 1
+    multipart_size = _multipart_size(size, names, len(parts), operation, run_id)
     # tuple.__new__ directly: the generated __new__ is a Python-level call, 3k instructions a run.
-    return tuple.__new__(EncodedRun, (operation, run_id, str(run.get("trace_id")), tuple(parts), size, size + framing))
+    return tuple.__new__(EncodedRun, (operation, run_id, str(run.get("trace_id")), tuple(parts), size, multipart_size))
 
 
 # What each part's name adds to the run's: nothing for the main part.
