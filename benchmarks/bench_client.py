@@ -51,6 +51,7 @@ from otel_langsmith import LangSmithSpanExporter, wire
 from otel_langsmith.assembly import Assembler
 from otel_langsmith.convert import SpanConverter
 from otel_langsmith.convert.redact import Redaction
+from otel_langsmith.transport import DEFAULT_SIZE_LIMIT, DEFAULT_SIZE_LIMIT_BYTES
 
 EXPORT_SIZE = 512  # BatchSpanProcessor's default max_export_batch_size
 BOUNDARY = wire.new_boundary()
@@ -66,13 +67,10 @@ def _placed(spans: Sequence[ReadableSpan]) -> Iterator[list[dict[str, Any]]]:
         yield assembler.add([p for p in pendings if p is not None], now=0.0)
 
 
-MAX_BYTES = 20 << 20
-
-
 def _encode(run: dict[str, Any]) -> wire.EncodedRun:
     # As Delivery does: each run checked against the server's size limit.
     encoded = wire.encode_run(run)
-    if encoded.multipart_size > MAX_BYTES:
+    if encoded.multipart_size > DEFAULT_SIZE_LIMIT_BYTES:
         raise ValueError("no run of the mix should need shrinking")
     return encoded
 
@@ -83,7 +81,7 @@ def bridge(spans: Sequence[ReadableSpan]) -> list[tuple[bytes, str]]:
     bodies = []
     for ready in _placed(spans):
         encoded = [_encode(run) for run in ready]
-        for batch in wire.batches(encoded, max_operations=100, max_bytes=MAX_BYTES):
+        for batch in wire.batches(encoded, max_operations=DEFAULT_SIZE_LIMIT, max_bytes=DEFAULT_SIZE_LIMIT_BYTES):
             # Delivery heads each request with the batch's uncompressed size.
             body = wire.compress(wire.multipart_body(batch, BOUNDARY), "zstd")
             bodies.append((body, str(sum(run.size for run in batch))))

@@ -54,7 +54,7 @@ def compact(batch: Batch) -> list[EncodedRun]:
     32 KB); that is harmless for a request sent at once, but not for batches kept for minutes.
     """
     return [
-        EncodedRun.of(run.operation, run.run_id, run.trace_id, tuple((f, bytes(memoryview(p))) for f, p in run.parts))
+        run._replace(parts=tuple((f, bytes(memoryview(p))) for f, p in run.parts))  # same sizes
         for run in batch
     ]
 

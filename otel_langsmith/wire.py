@@ -117,7 +117,7 @@ class EncodedRun(NamedTuple):
             size += len(payload)
             names += len(field)
         multipart_size = _multipart_size(size, names, len(parts), operation, run_id)
-        return tuple.__new__(cls, (operation, run_id, trace_id, parts, size, multipart_size))
+        return cls(operation, run_id, trace_id, parts, size, multipart_size)
 
 
 def _multipart_size(size: int, names: int, count: int, operation: str, run_id: str) -> int:
@@ -143,10 +143,10 @@ def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun
                 size += len(payload)
                 names += len(field)
         payload = orjson.dumps(main, default=_default)
-    except TypeError:
+    except TypeError as exc:
+        logger.debug("Sanitizing run %s, which orjson refused: %s", run.get("id"), exc)
         # Sanitized values are plain JSON by construction, so this recursion ends here.
         sanitized = {str(key): _sanitize(value) for key, value in run.items()}
-        logger.debug("Sanitized a run orjson refused: %s", sanitized.get("id"))
         return encode_run(sanitized, operation=operation)
     parts[0] = ("", payload)
     size += len(payload)
