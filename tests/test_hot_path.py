@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import SpanContext, Status, StatusCode
 from test_llm_convert import convert
 
-from otel_langsmith.convert import keys, llm, messages
+import otel_langsmith.convert as convert_module
+from otel_langsmith.convert import keys, llm, messages, run_type, span_to_pending
 
 KEY = st.text(alphabet="abc._0123456789", min_size=1, max_size=30)
 
@@ -148,3 +153,106 @@ def test_a_key_that_is_only_a_prefix_of_another_answers_nothing(record_spans):
     assert pending.metadata["usage_metadata"] == {"input_tokens": 0, "output_tokens": 2, "total_tokens": 2}
     assert "ls_provider" not in pending.metadata and "ls_temperature" not in pending.metadata
     assert pending.metadata["gen_ai.system.vendor"] == "acme"
+
+
+# Keys no convention reads, then a key (or a key under a prefix) each convention reads.
+_PLAIN_KEYS = ("http.request.method", "url.full", "server.port", "db.system", "db.statement", "raw.payload")
+_CONVENTION_KEYS = (
+    "langsmith.span.kind",
+    "langsmith.trace.name",
+    "langsmith.metadata.team",
+    "openinference.span.kind",
+    "gen_ai.operation.name",
+    "traceloop.span.kind",
+    "llm.request.type",
+    "ai.operationId",
+    "gen_ai.tool.name",
+    "gen_ai.tool.call.id",
+    "llm.prompt_template.variables",
+    "retrieval.documents.0.document.content",
+    "db.vector.query.top_k",
+    "gen_ai.request.model",
+    "traceloop.entity.name",
+    "tag.tags",
+    "traceloop.association.properties.user_id",
+    "metadata",
+    "session_id",
+    "thread_id",
+    "session.id",
+    "user.id",
+    "gen_ai.conversation.id",
+    "input.value",
+    "output.value",
+    "traceloop.entity.input",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+)
+_VALUES = st.one_of(
+    st.sampled_from(["chat", "execute_tool", "llm", "tool", "x", "", '{"q": 1}', "[1, 2]", "gpt-4o"]),
+    st.integers(-5, 5),
+    st.binary(max_size=6),
+    st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["c", ""])),
+)
+_NAMES = st.sampled_from(["GET", "SELECT users", "chat gpt-4o", "openai.embeddings", "execute_tool search"])
+
+
+def _no_answer(attributes, name):  # a rule for every span that never answers
+    return None
+
+
+_PARENTS = {
+    "none": None,
+    "local": SpanContext(0x51, 0x61, is_remote=False),
+    "remote": SpanContext(0x51, 0x61, is_remote=True),
+}
+
+
+def _assert_converted_alike(attributes, name="GET", parent="local", error=False, with_event=False):
+    """``_plain_pending`` is a shortcut: a span converts as the conventions asked one by one convert it."""
+
+    def span() -> ReadableSpan:  # each conversion gets its own: the plain way takes the attributes as they are
+        return ReadableSpan(
+            name=name,
+            context=SpanContext(0x51, 0x62, is_remote=False),
+            parent=_PARENTS[parent],
+            attributes=dict(attributes),
+            events=[Event("note", {"k": 1}, timestamp=1_500)] if with_event else (),
+            status=Status(StatusCode.ERROR, "boom") if error else Status(StatusCode.UNSET),
+            start_time=1_000,
+            end_time=2_000,
+        )
+
+    shortcut = span_to_pending(span(), project="p")
+    # A rule that applies to every span leaves no span plain: each convention is asked in turn.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_type, "RULES", [*run_type.RULES, (_no_answer, None)])
+        long_way = span_to_pending(span(), project="p")
+    assert dataclasses.astuple(shortcut) == dataclasses.astuple(long_way)
+    assert list(shortcut.run) == list(long_way.run)  # the same fields, in the same order
+
+
+@pytest.mark.parametrize("key", _CONVENTION_KEYS)
+@pytest.mark.parametrize("value", ["chat", "tool", ("a", "b"), b"x", 3, '{"q": 1}'])
+def test_each_convention_key_on_an_http_span_converts_as_the_long_way(key, value):
+    _assert_converted_alike({"http.request.method": "GET", "server.port": 443, key: value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(_PLAIN_KEYS), _VALUES, max_size=4),
+    st.one_of(st.none(), st.tuples(st.sampled_from(_CONVENTION_KEYS), _VALUES)),
+    _NAMES,
+    st.sampled_from(sorted(_PARENTS)),
+    st.booleans(),
+    st.booleans(),
+)
+def test_any_span_converts_as_the_long_way(plain, convention, name, parent, error, with_event):
+    attributes = {**plain, **dict([convention] if convention else [])}
+    _assert_converted_alike(attributes, name, parent, error, with_event)
+
+
+def test_an_http_span_is_plain_and_a_span_with_any_convention_key_is_not():
+    question = ("plain", id(run_type.RULES))
+    assert convert_module._plain(keys.present(_PLAIN_KEYS), question)
+    for key in _CONVENTION_KEYS:
+        assert not convert_module._plain(keys.present((*_PLAIN_KEYS, key)), question), key

@@ -72,13 +72,13 @@ _SESSION_KEYS = (
     "ai.telemetry.metadata.sessionId",
 )
 _USER_KEYS = ("user.id", "traceloop.association.properties.user_id", "ai.telemetry.metadata.userId")
-_THREAD_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
+THREAD_KEYS = frozenset((*_SESSION_KEYS, *_USER_KEYS))
 
 
 def thread(attributes: Mapping[str, Any], present: frozenset[str], metadata: dict[str, Any]) -> dict[str, Any]:
     """Thread and user keys; returns what the runs below should carry too."""
     inherited: dict[str, Any] = {}
-    if _THREAD_KEYS.isdisjoint(present) and "session_id" not in metadata and "thread_id" not in metadata:
+    if THREAD_KEYS.isdisjoint(present) and "session_id" not in metadata and "thread_id" not in metadata:
         return inherited
     session = next((attributes[k] for k in _SESSION_KEYS if attributes.get(k) not in (None, "")), None)
     if session is None:

@@ -158,7 +158,8 @@ RULES: list[tuple[Rule, tuple[str, ...] | None]] = [
 ]
 
 
-def _applicable(present: frozenset[str], question: object) -> tuple[Rule, ...]:
+def applicable(present: frozenset[str], question: object) -> tuple[Rule, ...]:
+    """The rules of :data:`RULES` that read any key a span with these keys has."""
     return tuple(rule for rule, reads in RULES if reads is None or not present.isdisjoint(reads))
 
 
@@ -167,7 +168,7 @@ def infer_run_type(attributes: Mapping[str, Any], name: str, present: frozenset[
     present = keys.present(tuple(attributes)) if present is None else present
     # Most spans have keys for one or two rules: checking all eleven on every span cost more than
     # running those. Asked per RULES list (tests replace it).
-    rules: tuple[Rule, ...] = keys.answer(present, ("rules", id(RULES)), _applicable)
+    rules: tuple[Rule, ...] = keys.answer(present, ("rules", id(RULES)), applicable)
     for rule in rules:
         run_type = rule(attributes, name)
         if run_type is not None:
