@@ -76,10 +76,11 @@ def among(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ..
     >>> among(present(("gen_ai.usage.prompt_tokens",)), ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
     ('gen_ai.usage.prompt_tokens',)
     """
-    return answer(key_set, candidates, _held)  # type: ignore[no-any-return]
+    return answer(key_set, candidates, held)  # type: ignore[no-any-return]
 
 
-def _held(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
+def held(key_set: frozenset[str], candidates: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``candidates`` that ``key_set`` holds, worked out now (:func:`among` keeps it)."""
     return tuple(key for key in candidates if key in key_set)
 
 

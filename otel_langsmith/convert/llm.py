@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import Event
 
@@ -51,16 +51,6 @@ def _number(value: Any) -> int | None:
             return int(float(value))
         except ValueError:
             return None
-    return None
-
-
-def _first(attributes: Mapping[str, Any], present: frozenset[str], spellings: tuple[str, ...]) -> Any:
-    """The first meaningful value among a convention's spellings of one thing."""
-    # get, not []: a key set also holds prefixes ("gen_ai.system" of "gen_ai.system.x").
-    for key in keys.among(present, spellings):
-        value = attributes.get(key)
-        if value is not None and value != "":
-            return value
     return None
 
 
@@ -174,6 +164,35 @@ _PARAM_KEYS = tuple(_PARAMS)
 _RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model", "ai.response.model")
 _REQUEST_MODEL = ("gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name")
 _PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+
+
+class _Spellings(NamedTuple):
+    """Which spellings of the call's single-valued fields a key set holds, in priority order:
+    asked once per key set instead of once per field and span."""
+
+    response_model: tuple[str, ...]
+    request_model: tuple[str, ...]
+    provider: tuple[str, ...]
+    params: tuple[str, ...]
+    ms_to_first_chunk: tuple[str, ...]
+
+
+_MS_TO_FIRST_CHUNK = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
+
+
+def _spellings(present: frozenset[str], question: object) -> _Spellings:
+    fields = (_RESPONSE_MODEL, _REQUEST_MODEL, _PROVIDER, _PARAM_KEYS, _MS_TO_FIRST_CHUNK)
+    return _Spellings(*(keys.held(present, spellings) for spellings in fields))
+
+
+def _first_value(attributes: Mapping[str, Any], spellings: tuple[str, ...]) -> Any:
+    """The first meaningful value among the spellings a span has of one thing."""
+    # get, not []: a key set also holds prefixes ("gen_ai.system" of "gen_ai.system.x").
+    for key in spellings:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return value
+    return None
 
 
 def _tools(value: Any) -> list[Any] | None:
@@ -359,11 +378,12 @@ def extract(
         or (_usage(a, present, _OPENINFERENCE_USAGE) if "llm.token_count" in present else None)
         or (_usage(a, present, _VERCEL_USAGE) if "ai.usage" in present else None)
     )
-    call.response_model = _first(a, present, _RESPONSE_MODEL)
-    call.request_model = _first(a, present, _REQUEST_MODEL)
-    provider = _first(a, present, _PROVIDER)
+    spelled = keys.answer(present, _Spellings, _spellings)
+    call.response_model = _first_value(a, spelled.response_model)
+    call.request_model = _first_value(a, spelled.request_model)
+    provider = _first_value(a, spelled.provider)
     call.provider = str(provider).lower().split(".")[0] if provider is not None else None
-    for key in keys.among(present, _PARAM_KEYS):
+    for key in spelled.params:
         value = a.get(key)
         if value is not None:
             call.params.setdefault(_PARAMS[key], list(value) if isinstance(value, tuple) else value)
@@ -375,7 +395,7 @@ def extract(
     ttfc = a.get("gen_ai.response.time_to_first_chunk")
     if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool):
         call.first_token_ns = start_ns + int(ttfc * 1e9)
-    ms = _first(a, present, ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk"))
+    ms = _first_value(a, spelled.ms_to_first_chunk)
     if call.first_token_ns is None and isinstance(ms, (int, float)) and not isinstance(ms, bool):
         call.first_token_ns = start_ns + int(ms * 1e6)
     if call.first_token_ns is None:
