@@ -348,7 +348,8 @@ class SpanConverter:
         self, *, project: str, redaction: Redaction, logs: Callable[[int, bool], Sequence[GenAIEvent]]
     ) -> None:
         self._project = project
-        self._redaction = redaction
+        # Asked once: ``Redaction.active`` weighs four settings, and most converters have none.
+        self._redact = redaction.apply if redaction.active else None
         self._logs = logs
         # Converted messages are shared by the runs that repeat them: not where a hook may change them.
         self._conversations = None if redaction.active else Conversations()
@@ -362,8 +363,8 @@ class SpanConverter:
             context, end_ns = fields[0], fields[4]
             logs = self._logs(context.span_id, end_ns is None) if context is not None else ()
             pending = _convert(span, fields, self._project, logs, self._conversations)
-            if self._redaction.active:
-                self._redaction.apply(pending.run)
+            if self._redact is not None:
+                self._redact(pending.run)
             return pending
         except Exception as exc:
             # Hostile data can break a convention, and a live span can change while it is read.
