@@ -76,6 +76,7 @@ def main() -> None:
     print(f"{spans} spans ({args.traces} agent traces), callgrind, Python {sys.version.split()[0]}")
     print()
     bench_client.print_costs(per_span, "instructions per span", lambda count: f"{count / 1000:,.1f}k")
+    bench_client.print_budgets(per_span, lambda count: f"{count / 1000:,.1f}k instructions")
 
 
 if __name__ == "__main__":
