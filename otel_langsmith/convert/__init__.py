@@ -155,21 +155,13 @@ def _convert(
         passthrough = {name: value for name, value in attributes.items() if name not in consumed}
     if native:
         passthrough = {name: value for name, value in passthrough.items() if not name.startswith(langsmith.PREFIX)}
-    if not _ATTRIBUTE_TYPES.issuperset(map(type, passthrough.values())):
-        for attribute, value in passthrough.items():
-            if isinstance(value, bytes):
-                passthrough[attribute] = decode_text(value, attribute)
+    _decode_bytes(passthrough)
     passthrough.update(metadata)
     metadata = passthrough
     if native:
         metadata.update(langsmith.metadata(attributes))
     inherit = components.thread(attributes, present, metadata)
-    metadata["OTEL_TRACE_ID"] = ids.trace_hex(context.trace_id)
-    if identity.run_id is None and parent is not None:
-        # Taken back from the derived run id, not formatted a second time.
-        metadata["OTEL_SPAN_ID"] = ids.span_hex_of_run_id(run_id)
-    else:
-        metadata["OTEL_SPAN_ID"] = ids.span_hex(context.span_id)
+    _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
     run["extra"] = {"metadata": metadata}
 
     start_us = ids.ns_to_us(start_ns)
@@ -238,12 +230,8 @@ def _plain_pending(
     trace_id, span_id = context.trace_id, context.span_id
     run_id, key = ids.derived_run_id(trace_id, span_id, root=parent is None)
     metadata = attributes
-    if not _ATTRIBUTE_TYPES.issuperset(map(type, metadata.values())):
-        for attribute, value in metadata.items():
-            if isinstance(value, bytes):
-                metadata[attribute] = decode_text(value, attribute)
-    metadata["OTEL_TRACE_ID"] = ids.trace_hex(trace_id)
-    metadata["OTEL_SPAN_ID"] = ids.span_hex_of_run_id(run_id) if parent is not None else ids.span_hex(span_id)
+    _decode_bytes(metadata)
+    _otel_ids(metadata, context, run_id if parent is not None else None)
     run = {"name": span_name, "run_type": DEFAULT_RUN_TYPE, "session_name": project, "extra": {"metadata": metadata}}
     return PendingRun(
         span_id,  # span_id
@@ -285,6 +273,23 @@ def _read_fields(span: ReadableSpan) -> SpanFields:
 _ATTRIBUTE_TYPES = frozenset((str, bool, int, float, tuple))
 
 
+def _decode_bytes(attributes: dict[str, Any]) -> None:
+    """Bytes values made text, in place (JSON has no bytes); one C-level look when there are none."""
+    if not _ATTRIBUTE_TYPES.issuperset(map(type, attributes.values())):
+        for attribute, value in attributes.items():
+            if isinstance(value, bytes):
+                attributes[attribute] = decode_text(value, attribute)
+
+
+def _otel_ids(metadata: dict[str, Any], context: Any, span_run_id: str | None) -> None:
+    """The span's OTel trace and span ids, as every run carries them. ``span_run_id``: the run id
+    :func:`ids.span_run_id` made of the span id, which holds its hex (taken back, not formatted again)."""
+    metadata["OTEL_TRACE_ID"] = ids.trace_hex(context.trace_id)
+    metadata["OTEL_SPAN_ID"] = (
+        ids.span_hex_of_run_id(span_run_id) if span_run_id is not None else ids.span_hex(context.span_id)
+    )
+
+
 def _attributes(span: ReadableSpan) -> dict[str, Any]:
     """A plain copy of the span's attributes, which every lookup below is made on.
 
@@ -316,11 +321,9 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
     parent = span.parent
     run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
     parent_ref = None if parent is None or parent.is_remote else parent.span_id
-    metadata: dict[str, Any] = {
-        "OTEL_TRACE_ID": ids.trace_hex(context.trace_id),
-        "OTEL_SPAN_ID": ids.span_hex(context.span_id),
-        "otel_langsmith_conversion_error": problem,
-    }
+    metadata: dict[str, Any] = {}
+    _otel_ids(metadata, context, None)
+    metadata["otel_langsmith_conversion_error"] = problem
     return PendingRun(
         span_id=context.span_id,
         otel_trace_id=context.trace_id,
@@ -352,7 +355,7 @@ class SpanConverter:
         self._redact = redaction.apply if redaction.active else None
         self._logs = logs
         # Converted messages are shared by the runs that repeat them: not where a hook may change them.
-        self._conversations = None if redaction.active else Conversations()
+        self._conversations = None if self._redact is not None else Conversations()
         #: Spans a convention failed on (sent with their name, place and times only).
         self.errors = 0
         self._errors_lock = threading.Lock()  # exports may convert on several threads at once

@@ -164,6 +164,7 @@ _PARAM_KEYS = tuple(_PARAMS)
 _RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model", "ai.response.model")
 _REQUEST_MODEL = ("gen_ai.request.model", "llm.model_name", "llm.request.model", "ai.model.id", "embedding.model_name")
 _PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider")
+_MS_TO_FIRST_CHUNK = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
 
 
 class _Spellings(NamedTuple):
@@ -175,9 +176,6 @@ class _Spellings(NamedTuple):
     provider: tuple[str, ...]
     params: tuple[str, ...]
     ms_to_first_chunk: tuple[str, ...]
-
-
-_MS_TO_FIRST_CHUNK = ("ai.response.msToFirstChunk", "ai.stream.msToFirstChunk")
 
 
 def _spellings(present: frozenset[str], question: object) -> _Spellings:
