@@ -49,11 +49,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from spanmix import SPANS_PER_TRACE, record
 
-from otel_langsmith import LangSmithSpanExporter, wire
-from otel_langsmith.assembly import Assembler
-from otel_langsmith.convert import SpanConverter
-from otel_langsmith.convert.redact import Redaction
-from otel_langsmith.transport import DEFAULT_SIZE_LIMIT, DEFAULT_SIZE_LIMIT_BYTES
+from otel_langsmith import LangSmithSpanExporter
+from otel_langsmith import _wire as wire
+from otel_langsmith._assembly import Assembler
+from otel_langsmith._convert import SpanConverter
+from otel_langsmith._convert.redact import Redaction
+from otel_langsmith._transport import DEFAULT_SIZE_LIMIT, DEFAULT_SIZE_LIMIT_BYTES
 
 EXPORT_SIZE = 512  # BatchSpanProcessor's default max_export_batch_size
 BOUNDARY = wire.new_boundary()

@@ -18,8 +18,8 @@ import random
 import statistics
 import time
 
-from otel_langsmith.convert import messages
-from otel_langsmith.convert.conversations import Conversations
+from otel_langsmith._convert import messages
+from otel_langsmith._convert.conversations import Conversations
 
 WORDS = "forecast city rain wind report hotel price flight delay museum ticket".split()
 

@@ -86,7 +86,7 @@ def main() -> None:
     print(f"  baseline (BatchSpanProcessor + no-op exporter): peak {baseline:7.1f} MiB in {baseline_seconds:.1f} s")
     print(f"  otel-langsmith, retry queue {args.queue_mib} MiB:        peak {peak:7.1f} MiB in {seconds:.1f} s")
     print(f"  difference: {peak - baseline:.1f} MiB; ceiling (queue + pending + 50 MiB): {ceiling} MiB")
-    kept, dropped = stats["queued_runs"], stats["runs_dropped"]
+    kept, dropped = stats.queued_runs, stats.runs_dropped
     print(f"  runs kept for retry at the end: {kept:,}; dropped (counted, logged): {dropped:,}")
     print(f"  ratio peak / baseline: {peak / baseline:.2f}x")
     print("  ceiling holds" if peak - baseline <= ceiling else "  CEILING EXCEEDED")

@@ -1,4 +1,4 @@
-"""Multipart encoding: writing the layout directly (otel_langsmith.wire) against
+"""Multipart encoding: writing the layout directly (otel_langsmith._wire) against
 requests-toolbelt's MultipartEncoder, on the same runs, in one process.
 
     make bench        # or: python benchmarks/bench_multipart.py [--runs N] [--rounds R]
@@ -17,7 +17,8 @@ import uuid
 
 from requests_toolbelt import MultipartEncoder
 
-from otel_langsmith import ids, wire
+from otel_langsmith import _ids as ids
+from otel_langsmith import _wire as wire
 from otel_langsmith.testing import operations_from_multipart, parse_multipart
 
 
@@ -95,7 +96,7 @@ def main() -> None:
     toolbelt = median_seconds(encode_toolbelt, runs, boundary, args.rounds)
     size = len(encode_direct(runs, boundary))
     print(f"batch of {args.runs} runs, {size:,} bytes, median of {args.rounds} rounds")
-    print(f"  direct layout (otel_langsmith.wire): {direct * 1e3:8.3f} ms")
+    print(f"  direct layout (otel_langsmith._wire): {direct * 1e3:8.3f} ms")
     print(f"  requests-toolbelt MultipartEncoder:  {toolbelt * 1e3:8.3f} ms")
     print(f"  toolbelt / direct: {toolbelt / direct:.1f}x")
 

@@ -33,8 +33,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import ids
-from .exporter import LangSmithSpanExporter
+from . import _ids as ids
+from ._exporter import LangSmithSpanExporter
 
 try:
     import zstandard

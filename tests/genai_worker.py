@@ -33,7 +33,7 @@ if MODE.startswith("ov2"):
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     from opentelemetry.sdk._logs import LoggerProvider
 
-    from otel_langsmith.logs import LangSmithLogProcessor
+    from otel_langsmith import LangSmithLogProcessor
 
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(LangSmithLogProcessor())

@@ -4,9 +4,10 @@ import logging
 
 from opentelemetry.sdk.resources import Resource
 
-from otel_langsmith import ids
-from otel_langsmith.assembly import Assembler, Placed
-from otel_langsmith.convert import PendingRun
+from otel_langsmith import _ids as ids
+from otel_langsmith._assembly import Assembler
+from otel_langsmith._convert import PendingRun
+from otel_langsmith._placement import Placed
 from otel_langsmith.testing import check_run
 
 TRACE = 0xABC
@@ -105,7 +106,7 @@ def test_the_wait_limit_releases_the_top_most_waiting_ancestor_as_a_root(caplog)
     a.add([pending(3, 2)], now=0)
     a.add([pending(2, 1)], now=5)  # its own parent (1) never comes
     assert a.expire(now=9.9) == []
-    with caplog.at_level(logging.WARNING, logger="otel_langsmith.assembly"):
+    with caplog.at_level(logging.WARNING, logger="otel_langsmith._assembly"):
         ready = a.expire(now=10.0)
     assert names(ready) == ["s2", "s3"]
     top, below = ready

@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from otel_langsmith import LangSmithSpanExporter
-from otel_langsmith.config import DEFAULT_ENDPOINT, Settings
+from otel_langsmith._settings import DEFAULT_ENDPOINT, Settings
 
 
 def test_defaults_with_an_empty_environment():
@@ -70,5 +70,5 @@ def test_the_exporter_reads_the_environment_and_does_no_io(monkeypatch):
     assert exporter.settings.endpoint == "http://127.0.0.1:9/api/v1"
     assert exporter.settings.project == "from-env"
     assert exporter.settings.parent_wait == 2.5
-    assert exporter.stats()["requests"] == 0
+    assert exporter.stats().requests == 0
     exporter.shutdown()

@@ -8,9 +8,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_langsmith.convert import SpanConverter, conversations, messages
-from otel_langsmith.convert.conversations import Conversations
-from otel_langsmith.convert.redact import Redaction
+from otel_langsmith._convert import SpanConverter, conversations, messages
+from otel_langsmith._convert.conversations import Conversations
+from otel_langsmith._convert.redact import Redaction
 
 TEXT = st.text(max_size=20)
 PART = st.one_of(

@@ -7,8 +7,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
-from otel_langsmith import ids
-from otel_langsmith.convert import run_key, span_to_pending
+from otel_langsmith import _ids as ids
+from otel_langsmith._convert import run_key, span_to_pending
 
 
 def convert(span, project="proj"):

@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_langsmith import RetryPolicy
-from otel_langsmith.spool import Spool, decode_file, encode_file
+from otel_langsmith._spool import Spool, decode_file, encode_file
+from otel_langsmith._wire import encode_run
 from otel_langsmith.testing import Fault
-from otel_langsmith.wire import encode_run
 
 WORKER = Path(__file__).parent / "spool_worker.py"
 
@@ -45,8 +45,8 @@ def test_runs_spooled_by_a_killed_process_are_delivered_by_the_next(langsmith_re
     code, written = worker("write", str(tmp_path), closed_port_url(), langsmith_receiver.api_key, "50")
     assert code == -9  # killed, not shut down
     assert written["runs_spooled"] == 50 and written["runs_dropped"] == 0
-    # Some may be held by the killed process's retry thread: the next process takes them back.
-    assert len(list(tmp_path.glob("*.batch*"))) == 5
+    # Some may be held by the killed process's sender thread: the next process takes them back.
+    assert len(list(tmp_path.glob("*.batch*"))) >= 1
 
     code, replayed = worker("replay", str(tmp_path), langsmith_receiver.url, langsmith_receiver.api_key)
     assert code == 0, replayed
@@ -57,9 +57,9 @@ def test_runs_spooled_by_a_killed_process_are_delivered_by_the_next(langsmith_re
 
 
 def test_several_processes_share_a_spool_without_duplicates(langsmith_receiver, tmp_path):
-    code, _ = worker("write", str(tmp_path), closed_port_url(), langsmith_receiver.api_key, "200")
+    code, _ = worker("write", str(tmp_path), closed_port_url(), langsmith_receiver.api_key, "200", "10")
     assert code == -9
-    assert len(list(tmp_path.glob("*.batch*"))) == 20
+    assert len(list(tmp_path.glob("*.batch*"))) >= 10
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(
             pool.map(
@@ -97,13 +97,11 @@ def test_spool_files_round_trip_and_detect_tampering():
 
 
 def test_the_spool_is_bounded_and_drops_its_oldest(tmp_path, caplog):
-    spool = Spool(tmp_path, max_bytes=3_000)
+    spool = Spool(tmp_path / "spool", max_bytes=3_000)
     batch = [encode_run({"id": "r", "trace_id": "t", "inputs": {"pad": "p" * 900}})]
-    with caplog.at_level(logging.ERROR, logger="otel_langsmith"):
-        for _ in range(6):
-            spool.write(batch)
-    assert sum(p.stat().st_size for p in tmp_path.glob("*.batch")) <= 3_000
-    assert spool.dropped_runs >= 3 and "spool" in caplog.text and "full" in caplog.text
+    dropped = sum(spool.write(batch) for _ in range(6))
+    assert sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.batch")) <= 3_000
+    assert dropped >= 3
 
 
 def test_a_file_taken_by_a_dead_process_is_given_back(tmp_path):
@@ -127,6 +125,7 @@ def test_after_fork_the_child_exports_with_its_own_session(langsmith_receiver):
     with tracer.start_as_current_span("parent-process"):
         pass
     assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    assert exporter.force_flush()
     memory.clear()
     pid = os.fork()
     if pid == 0:  # the child: export, then leave without running the parent's atexit hooks
@@ -134,7 +133,8 @@ def test_after_fork_the_child_exports_with_its_own_session(langsmith_receiver):
         try:
             with tracer.start_as_current_span("child-process"):
                 pass
-            code = 0 if exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS else 2
+            exported = exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+            code = 0 if exported and exporter.force_flush() else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

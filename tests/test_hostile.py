@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_langsmith import ids
+from otel_langsmith import _ids as ids
 from otel_langsmith.testing import LangSmithReceiver
 
 # Every code point, lone surrogates made common (``st.text`` never produces them: build from code points).
@@ -100,6 +100,7 @@ def test_hostile_attributes_never_raise_and_are_accepted(
 
     spans = ended_spans(body)
     assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert exporter.force_flush()
     assert receiver.rejected == []
     runs = receiver.runs
     root_id = ids.root_run_id(spans[0].context.trace_id)
@@ -126,6 +127,7 @@ def test_values_of_tens_of_megabytes_thousands_of_events_and_deep_nesting(receiv
 
     spans = ended_spans(body)
     assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert exporter.force_flush()
     assert receiver.rejected == []
     run = receiver.runs[ids.root_run_id(spans[0].context.trace_id)]
     # The SDK keeps the last 128 events by default; every one it kept arrived.

@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode
 from test_llm_convert import convert
 
-import otel_langsmith.convert as convert_module
-from otel_langsmith.convert import keys, llm, messages, run_type, span_to_pending
+import otel_langsmith._convert as convert_module
+from otel_langsmith._convert import keys, llm, messages, run_type, span_to_pending
 
 KEY = st.text(alphabet="abc._0123456789", min_size=1, max_size=30)
 

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from otel_langsmith import ids
+from otel_langsmith import _ids as ids
 
 
 def test_root_run_id_is_the_trace_id_bytes_as_a_uuid():

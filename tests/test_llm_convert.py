@@ -8,9 +8,9 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_langsmith import ids
-from otel_langsmith.convert import span_to_pending
-from otel_langsmith.convert.run_type import infer_run_type
+from otel_langsmith import _ids as ids
+from otel_langsmith._convert import span_to_pending
+from otel_langsmith._convert.run_type import infer_run_type
 
 
 def convert(record_spans, attributes, *, name="span", events=(), logs=()):

@@ -20,7 +20,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_langsmith import LangSmithPropagator, LangSmithSpanProcessor, ids
+from otel_langsmith import LangSmithPropagator, LangSmithSpanProcessor
+from otel_langsmith import _ids as ids
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -115,7 +116,7 @@ def test_open_spans_are_posted_at_shutdown_and_forgotten_after_their_ttl(langsmi
     tracer = provider.get_tracer("ttl")
     forgotten = tracer.start_span("never-ends")
     with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
-        assert wait_until(lambda: processor.stats()["evicted"] == 1, timeout=3)
+        assert wait_until(lambda: processor.stats().evicted == 1, timeout=3)
     assert "has been open for more than" in caplog.text
     still_open = tracer.start_span("open-at-shutdown")
     provider.shutdown()

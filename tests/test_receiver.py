@@ -7,7 +7,8 @@ import pytest
 import requests
 import zstandard
 
-from otel_langsmith import ids, wire
+from otel_langsmith import _ids as ids
+from otel_langsmith import _wire as wire
 
 ROOT = ids.root_run_id(0xFEED)
 CHILD = ids.span_run_id(0xBEEF)

@@ -2,7 +2,8 @@
 
 import json
 
-from otel_langsmith import ids, wire
+from otel_langsmith import _ids as ids
+from otel_langsmith import _wire as wire
 from otel_langsmith.testing import operations_from_multipart, parse_multipart
 
 RUN = {

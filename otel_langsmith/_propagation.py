@@ -30,8 +30,8 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
-from . import ids
-from .assembly import Lineage, Placed
+from . import _ids as ids
+from ._placement import Lineage, Placed
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,13 @@
-"""Batches that could not be delivered: kept in memory, or on disk across restarts.
+"""Batches kept on disk (``spool_dir``), so that a process killed during an outage loses nothing.
 
-:class:`RetryQueue` holds them in memory, bounded by bytes: when full, the oldest batch is
-dropped, counted and logged. :class:`Spool` keeps them in a directory
-(``OTEL_EXPORTER_LANGSMITH_SPOOL_DIR``), so that a process killed while LangSmith is unreachable
-loses nothing: the next process (or any process sharing the directory) sends them.
+The next process, or any process sharing the directory, sends them. Spool files hold prompts and
+answers: the directory is created 0700 and each file 0600, and a directory that another user owns
+or can write to is refused (a file planted there would be sent with this process's key).
 
-Spool files are written to a temporary name and renamed into place, so a reader never sees half a
-file. A process takes a file by renaming it to a name carrying its pid (a rename succeeds for one
-process only), then deletes it once delivered or renames it back. A file taken by a process that
-has died is given back. A file that cannot be read is moved to ``corrupt/`` and logged.
+Files are written to a temporary name and renamed into place, so a reader never sees half a file.
+A process takes a file by renaming it to a name carrying its pid (a rename succeeds for one process
+only), then deletes it once delivered or renames it back. A file taken by a process that has died
+is given back. A file that cannot be read is moved to ``corrupt/`` and logged.
 
 File layout: one JSON header line ``{"v": 1, "runs": [[operation, run_id, trace_id, [[field,
 length], ...]], ...], "sha256": ...}``, then the run payloads back to back.
@@ -19,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
+import stat
 import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 
-from .wire import EncodedRun
+from ._wire import EncodedRun
 
 logger = logging.getLogger(__name__)
 
@@ -37,85 +35,8 @@ _SUFFIX = ".batch"
 _VERSION = 1
 
 
-# Per-object overhead of a kept run (the EncodedRun, its tuples, one bytes object per part), so that
-# the byte bound is a bound on memory and not only on payload.
-_RUN_OVERHEAD = 200
-_PART_OVERHEAD = 100
-
-
-def batch_size(batch: Batch) -> int:
-    return sum(run.size + _RUN_OVERHEAD + _PART_OVERHEAD * len(run.parts) for run in batch)
-
-
-def compact(batch: Batch) -> list[EncodedRun]:
-    """Copies whose payloads occupy only their length.
-
-    orjson returns bytes whose allocation keeps its growth buffer (a 2.5 KB document can hold
-    32 KB); that is harmless for a request sent at once, but not for batches kept for minutes.
-    """
-    return [
-        run._replace(parts=tuple((f, bytes(memoryview(p))) for f, p in run.parts))  # same sizes
-        for run in batch
-    ]
-
-
-class RetryQueue:
-    """In-memory batches waiting to be sent again, oldest first. Thread-safe."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self._max_bytes = max_bytes
-        self._batches: deque[tuple[Batch, int]] = deque()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    @property
-    def bytes(self) -> int:
-        return self._bytes
-
-    @property
-    def runs(self) -> int:
-        with self._lock:
-            return sum(len(batch) for batch, _ in self._batches)
-
-    def put(self, batch: Batch, *, front: bool = False) -> list[Batch]:
-        """Queue a batch; returns the batches dropped to make room (oldest first)."""
-        batch = compact(batch)
-        size = batch_size(batch)
-        dropped: list[Batch] = []
-        with self._lock:
-            if front:
-                self._batches.appendleft((batch, size))
-            else:
-                self._batches.append((batch, size))
-            self._bytes += size
-            while self._bytes > self._max_bytes and self._batches:
-                old, old_size = self._batches.popleft()
-                self._bytes -= old_size
-                dropped.append(old)
-        return dropped
-
-    def peek(self) -> Batch | None:
-        """The oldest batch, left in the queue (and counted) while it is being retried."""
-        with self._lock:
-            return self._batches[0][0] if self._batches else None
-
-    def remove(self, batch: Batch) -> None:
-        with self._lock:
-            for index, (queued, size) in enumerate(self._batches):
-                if queued is batch:
-                    del self._batches[index]
-                    self._bytes -= size
-                    return
-
-    def take_all(self) -> list[Batch]:
-        with self._lock:
-            batches = [batch for batch, _ in self._batches]
-            self._batches.clear()
-            self._bytes = 0
-            return batches
+class SpoolRefused(OSError):
+    """The directory cannot be trusted with this process's runs."""
 
 
 def encode_file(batch: Batch) -> bytes:
@@ -123,7 +44,7 @@ def encode_file(batch: Batch) -> bytes:
     header = {
         "v": _VERSION,
         "runs": [
-            [run.operation, run.run_id, run.trace_id, [[field, len(payload)] for field, payload in run.parts]]
+            [run.operation, run.run_id, run.trace_id, [[name, len(payload)] for name, payload in run.parts]]
             for run in batch
         ],
         "sha256": hashlib.sha256(payloads).hexdigest(),
@@ -145,14 +66,25 @@ def decode_file(data: bytes) -> list[EncodedRun]:
     payloads = data[newline + 1 :]
     if hashlib.sha256(payloads).hexdigest() != header.get("sha256"):
         raise ValueError("checksum mismatch")
+    try:
+        return _runs(header["runs"], payloads)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed header: {exc!r}") from None
+
+
+def _runs(entries: list[list[object]], payloads: bytes) -> list[EncodedRun]:
     runs = []
     position = 0
-    for operation, run_id, trace_id, fields in header["runs"]:
+    for operation, run_id, trace_id, fields in entries:
+        if operation not in ("post", "patch") or not isinstance(run_id, str) or not isinstance(fields, list):
+            raise ValueError(f"not a run: {operation!r} {run_id!r}")
         parts = []
-        for field, length in fields:
-            parts.append((str(field), payloads[position : position + length]))
+        for name, length in fields:
+            if not isinstance(name, str) or not isinstance(length, int) or length < 0:
+                raise ValueError(f"not a part: {name!r} {length!r}")
+            parts.append((name, payloads[position : position + length]))
             position += length
-        runs.append(EncodedRun.of(str(operation), str(run_id), str(trace_id), tuple(parts)))
+        runs.append(EncodedRun.of(operation, run_id, str(trace_id), tuple(parts)))
     if position != len(payloads):
         raise ValueError("payload lengths do not add up")
     return runs
@@ -169,17 +101,46 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Spool:
-    """A directory of undelivered batches, shared safely by several processes."""
+    """A directory of undelivered batches, shared safely by several processes of one user."""
 
     def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int) -> None:
         self.directory = Path(directory)
         self._max_bytes = max_bytes
-        #: Runs lost because the spool was full, and files set aside as corrupt.
-        self.dropped_runs = 0
+        self._checked = False
+        #: Files set aside as unreadable.
         self.corrupt_files = 0
 
     def _ensure(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Create the directory (0700), or check that the one there is this user's alone."""
+        if self._checked:
+            return
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise SpoolRefused(f"cannot create the spool directory {self.directory}: {exc}") from None
+        found = os.stat(self.directory)
+        if not stat.S_ISDIR(found.st_mode):
+            raise SpoolRefused(f"spool_dir {self.directory} is not a directory")
+        if found.st_uid != os.geteuid():
+            raise SpoolRefused(
+                f"spool_dir {self.directory} belongs to another user (uid {found.st_uid}): refused, "
+                "since files planted there would be sent with this process's API key"
+            )
+        if found.st_mode & 0o022:
+            raise SpoolRefused(
+                f"spool_dir {self.directory} can be written by other users (mode {stat.filemode(found.st_mode)}): "
+                f"refused; make it private with: chmod 700 {self.directory}"
+            )
+        if found.st_mode & 0o077:
+            os.chmod(self.directory, 0o700)  # readable by others: the runs hold prompts and answers
+        self._checked = True
+
+    def check(self) -> None:
+        """Raise ``OSError`` unless batches can be written here (``SpoolRefused``: not safely)."""
+        self._ensure()
+        probe = self.directory / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
 
     def _files(self) -> list[Path]:
         try:
@@ -187,21 +148,29 @@ class Spool:
         except FileNotFoundError:
             return []
 
-    def write(self, batch: Batch) -> None:
-        """Store a batch durably; raises ``OSError`` when the disk refuses."""
+    def write(self, batch: Batch) -> int:
+        """Store a batch durably; returns the runs dropped (oldest first) to make room for it.
+
+        Raises ``OSError`` when the disk refuses (``SpoolRefused`` for an untrusted directory)."""
         self._ensure()
         data = encode_file(batch)
-        self._make_room(len(data))
+        dropped = self._make_room(len(data))
         # Names sort by time, so the oldest batches are sent (and evicted) first.
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
         temporary = self.directory / f".{name}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.directory / name)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.directory / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        return dropped
 
-    def _make_room(self, incoming: int) -> None:
+    def _make_room(self, incoming: int) -> int:
         files = self._files()
         sizes = {}
         for path in files:
@@ -210,6 +179,7 @@ class Spool:
             except FileNotFoundError:
                 continue
         total = sum(sizes.values())
+        dropped = 0
         for path in files:
             if total + incoming <= self._max_bytes:
                 break
@@ -221,8 +191,8 @@ class Spool:
             except FileNotFoundError:
                 continue  # another process took it
             total -= sizes[path]
-            self.dropped_runs += runs
-            logger.error("LangSmith spool %s is full: dropped its oldest batch (%d runs)", self.directory, runs)
+            dropped += runs
+        return dropped
 
     @staticmethod
     def _count_runs(path: Path) -> int:
@@ -243,6 +213,7 @@ class Spool:
 
     def take(self) -> tuple[Path, list[EncodedRun]] | None:
         """The oldest batch, taken for this process; None when the spool is empty."""
+        self._ensure()
         self._recover_abandoned()
         for path in self._files():
             claimed = path.with_name(f"{path.name}.{os.getpid()}.taken")
@@ -257,10 +228,7 @@ class Spool:
         return None
 
     def done(self, claimed: Path) -> None:
-        try:
-            claimed.unlink()
-        except FileNotFoundError:
-            pass
+        claimed.unlink(missing_ok=True)
 
     def give_back(self, claimed: Path) -> None:
         original = claimed.name.rsplit(".", 2)[0]
@@ -271,11 +239,11 @@ class Spool:
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
         corrupt = self.directory / "corrupt"
-        corrupt.mkdir(exist_ok=True)
         try:
+            corrupt.mkdir(mode=0o700, exist_ok=True)
             os.replace(path, corrupt / path.name)
         except OSError:
-            pass
+            path.unlink(missing_ok=True)  # never left claimed: it would be taken again and again
         self.corrupt_files += 1
         logger.error("LangSmith spool file %s is unreadable (%s); moved to %s", path.name, problem, corrupt)
 

@@ -17,47 +17,86 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from .convert.llm import GenAIEvent
+from ._convert.llm import GenAIEvent
+from ._wire import dumps
 
 logger = logging.getLogger(__name__)
 
+# Records wait for their span's run; a span that is never exported must not keep them for good.
 _MAX_SPANS = 10_000
 _MAX_PER_SPAN = 256
+_MAX_BYTES = 32 << 20
+_MAX_AGE = 600.0
+
+
+@dataclass(slots=True)
+class _Kept:
+    records: list[GenAIEvent]
+    size: int
+    since: float
 
 
 class _Store:
-    """Records by span id, oldest spans forgotten first. Thread-safe."""
+    """Records by span id, bounded in spans, bytes and age; the oldest forgotten first. Thread-safe."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: OrderedDict[int, list[GenAIEvent]] = OrderedDict()
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.reset_after_fork()
+        #: Records forgotten by a bound.
         self.dropped = 0
 
+    def reset_after_fork(self) -> None:
+        """The child starts empty: its parent sends the runs these belong to."""
+        self._lock = threading.Lock()
+        self._records: OrderedDict[int, _Kept] = OrderedDict()
+        self._bytes = 0
+
     def add(self, span_id: int, record: GenAIEvent) -> None:
+        size = len(dumps(record[1]))
+        now = self._clock()
         with self._lock:
-            records = self._records.get(span_id)
-            if records is None:
-                records = self._records[span_id] = []
-                if len(self._records) > _MAX_SPANS:
-                    _, lost = self._records.popitem(last=False)
-                    self.dropped += len(lost)
-            if len(records) < _MAX_PER_SPAN:
-                records.append(record)
-            else:
+            kept = self._records.get(span_id)
+            if kept is None:
+                kept = self._records[span_id] = _Kept([], 0, now)
+            if len(kept.records) >= _MAX_PER_SPAN:
                 self.dropped += 1
+                return
+            kept.records.append(record)
+            kept.size += size
+            self._bytes += size
+            while self._records and (
+                len(self._records) > _MAX_SPANS
+                or self._bytes > _MAX_BYTES
+                or now - next(iter(self._records.values())).since > _MAX_AGE
+            ):
+                _, lost = self._records.popitem(last=False)
+                self._bytes -= lost.size
+                self.dropped += len(lost.records)
 
     def take(self, span_id: int, keep: bool = False) -> list[GenAIEvent]:
         if not self._records:  # no GenAI logging in most processes: no lock for every span
             return []
         with self._lock:
             if keep:
-                return list(self._records.get(span_id, ()))
-            return self._records.pop(span_id, [])
+                found = self._records.get(span_id)
+                return list(found.records) if found is not None else []
+            taken = self._records.pop(span_id, None)
+            if taken is None:
+                return []
+            self._bytes -= taken.size
+            return taken.records
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
 
 #: Shared by every exporter and processor of the process: a record's span may be exported by any.

@@ -1,4 +1,4 @@
-"""Placing runs in their LangSmith tree (DESIGN.md D2 and D3).
+"""The exporter's waiting room: children wait here until their parent is placed.
 
 A run can be sent only once its parent's ``dotted_order`` is known. Behind a ``BatchSpanProcessor``
 children end, and so arrive, before their parents: they wait here, bounded in count and bytes,
@@ -18,67 +18,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from opentelemetry.sdk.resources import Resource
 
-from . import ids
-from .convert import PendingRun, RunKey, run_key
+from . import _ids as ids
+from . import _wire as wire
+from ._convert import PendingRun, RunKey, run_key
+from ._placement import Placed, fill, inherit, metadata_parent, place
 
 logger = logging.getLogger(__name__)
 
-# Placed runs are remembered so that a child arriving after its parent finds it: about 410 bytes a
-# run (its dotted order, most of it; measured on benchmarks/spanmix.py). Children rarely arrive long
-# after their parent, so the oldest are forgotten first; this bounds the registry near 24 MiB.
+# Placed runs are remembered so that a child arriving after its parent finds it; a placement is
+# a few hundred bytes, most of it its dotted order. Children rarely arrive long after their parent,
+# so the oldest are forgotten first.
 DEFAULT_MAX_PLACED = 60_000
-
-
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    """What a trace inherits from a caller in another process (LangSmith's distributed tracing)."""
-
-    metadata: dict[str, Any]
-    tags: tuple[str, ...]
-
-
-# A dotted_order segment: 22 characters of start time, then a 36-character run id.
-_SEGMENT = 58
-
-
-@dataclass(slots=True)
-class Placed:
-    """What a child needs of its parent once the parent is placed."""
-
-    dotted_order: str
-    start_us: int
-    #: The trace's root run id: one string shared by the whole trace, not sliced out per run.
-    trace_id: str
-    session_name: str | None
-    session_id: str | None
-    resource: Resource | None
-    lineage: Lineage | None = None
-
-    @classmethod
-    def from_dotted_order(
-        cls,
-        dotted_order: str,
-        start_us: int,
-        *,
-        session_name: str | None,
-        session_id: str | None,
-        resource: Resource | None,
-        lineage: Lineage | None = None,
-    ) -> Placed:
-        """A placement given as a whole ``dotted_order`` (explicit, or from a remote caller)."""
-        return cls(dotted_order, start_us, dotted_order[22:_SEGMENT], session_name, session_id, resource, lineage)
-
-    @property
-    def run_id(self) -> str:
-        return self.dotted_order[-36:]
-
-    @property
-    def parent_run_id(self) -> str | None:
-        # Segments are fixed-width: the parent's id ends where the last segment and its dot begin.
-        order = self.dotted_order
-        return order[-_SEGMENT - 37 : -_SEGMENT - 1] if len(order) > _SEGMENT else None
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -96,12 +47,21 @@ class _Waiting:
 def _estimate_size(run: dict[str, Any]) -> int:
     try:
         return len(orjson.dumps(run, default=str))
-    except TypeError:  # values the wire layer will sanitize: a rough size is enough here
-        return len(repr(run))
+    except Exception:  # values the wire layer will sanitize: measured as it will send them
+        return len(wire.dumps(run))
 
 
-def _resource_metadata(resource: Resource | None) -> dict[str, Any]:
-    return dict(resource.attributes) if resource is not None else {}
+def _strip(pending: PendingRun, problem: Exception) -> None:
+    """The run reduced to its name and project, the problem named in its metadata."""
+    run = pending.run
+    metadata = {"otel_langsmith_error": f"could not be placed: {type(problem).__name__}"}
+    pending.run = {
+        "name": str(run.get("name") or "unnamed span"),
+        "run_type": "chain",
+        "session_name": run.get("session_name") if isinstance(run.get("session_name"), str) else None,
+        "extra": {"metadata": metadata},
+    }
+    pending.metadata, pending.inherit, pending.resource = metadata, None, None
 
 
 class Assembler:
@@ -135,6 +95,8 @@ class Assembler:
         self._waiting_bytes = 0
         #: Runs released as roots because their parent did not arrive, by reason.
         self.released_as_root: Counter[str] = Counter()
+        #: Runs that could not be placed with their content (sent with their place and name only).
+        self.errors = 0
 
     @property
     def waiting(self) -> int:
@@ -263,7 +225,16 @@ class Assembler:
         while stack:
             pending = stack.pop()
             refs = _refs(pending)
-            self._place(pending, refs)
+            try:
+                self._place(pending, refs)
+            except Exception as exc:
+                # One hostile run must not cost its neighbours: it goes with its place and name only.
+                self.errors += 1
+                logger.warning(
+                    "Could not place run %r (%r); sending its place and name only", pending.run.get("name"), exc
+                )
+                _strip(pending, exc)
+                self._place(pending, refs)
             ready.append(pending.run)
             for ref in refs:
                 stack.extend(in_batch_children.pop(ref, ()))
@@ -305,82 +276,3 @@ class Assembler:
         if len(placed_runs) > self._max_placed:
             # popitem, not del of next(iter()): a dict drained from the front scans its holes.
             placed_runs.popitem(last=False)
-
-
-def place(
-    run_id: str,
-    start_us: int,
-    parent: Placed | None,
-    *,
-    session_name: str | None,
-    session_id: str | None,
-    project_explicit: bool,
-    resource: Resource | None,
-    dotted_order: str | None = None,
-) -> Placed:
-    """Where a run goes: under ``parent``, or as a root when it is None (D2).
-
-    An explicit ``dotted_order`` is taken as it is. A child that starts before its parent (clock
-    skew, explicit start times) is clamped to its parent's start, which the server would otherwise
-    reject, as the LangSmith SDK does. A child names no project of its own unless it said so.
-    """
-    if parent is not None and not project_explicit:
-        session_name, session_id = parent.session_name, parent.session_id
-    lineage = parent.lineage if parent is not None else None
-    if dotted_order is not None:
-        return Placed.from_dotted_order(
-            dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
-        )
-    if parent is None:
-        return Placed(ids.segment(start_us, run_id), start_us, run_id, session_name, session_id, resource)
-    if start_us < parent.start_us:
-        start_us = parent.start_us
-    dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
-    return Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
-
-
-def inherit(lineage: Lineage | None, metadata: dict[str, Any], tags: tuple[str, ...]) -> Lineage:
-    """A lineage with more metadata and tags (the closer run's values win)."""
-    base = lineage or Lineage({}, ())
-    return Lineage({**base.metadata, **metadata}, tuple(sorted({*base.tags, *tags})))
-
-
-def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
-    """Write a placement into the run: ids, dotted order, times, project, what the trace inherits."""
-    run = pending.run
-    run["id"] = pending.run_id
-    run["trace_id"] = placed.trace_id
-    run["dotted_order"] = placed.dotted_order
-    parent_run_id = placed.parent_run_id
-    if parent_run_id is not None:
-        run["parent_run_id"] = parent_run_id
-    start_us = placed.start_us
-    run["start_time"] = ids.iso_time(start_us)
-    end_us = pending.end_us
-    if end_us is not None:
-        run["end_time"] = ids.iso_time(end_us if end_us > start_us else start_us)
-    # The placement decides the project: a child says its parent's unless it named its own.
-    if placed.session_name is not None:
-        run["session_name"] = placed.session_name
-    else:
-        run.pop("session_name", None)
-    if placed.session_id is not None:
-        run["session_id"] = placed.session_id
-    else:
-        run.pop("session_id", None)
-    # The resource is the same for every span of a process: say it once per trace, and again only
-    # where it changes (a run below a remote call, say).
-    if parent is None or (parent.resource is not pending.resource and parent.resource != pending.resource):
-        for key, value in _resource_metadata(pending.resource).items():
-            pending.metadata.setdefault(key, value)
-    if placed.lineage is not None:
-        for key, value in placed.lineage.metadata.items():
-            pending.metadata.setdefault(key, value)
-        if placed.lineage.tags:
-            run["tags"] = sorted({*run.get("tags", ()), *placed.lineage.tags})
-
-
-def metadata_parent(metadata: dict[str, Any]) -> str:
-    """How a released root names its missing parent, for log lines."""
-    span_id = metadata.get("OTEL_PARENT_SPAN_ID")
-    return f"span {span_id}" if span_id is not None else f"run {metadata.get('LANGSMITH_PARENT_RUN_ID')}"

@@ -20,9 +20,11 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import TracerProvider
+from typing_extensions import Unpack
 
-from .processor import LangSmithSpanProcessor
-from .propagation import LangSmithPropagator
+from ._processor import LangSmithSpanProcessor
+from ._propagation import LangSmithPropagator
+from ._settings import Options
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ EXPORTER_NAME = "langsmith"
 
 
 def configure(
-    *, tracer_provider: TracerProvider | None = None, propagate_headers: bool = True, **options: Any
+    *, tracer_provider: TracerProvider | None = None, propagate_headers: bool = True, **options: Unpack[Options]
 ) -> LangSmithSpanProcessor:
     """Send this process's spans to LangSmith as live runs; returns the processor it installed.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import wire
+from . import _wire as wire
 
 MARK = "...[truncated by otel-langsmith]"
 _SHRINKABLE = ("inputs", "outputs", "events", "extra", "error")

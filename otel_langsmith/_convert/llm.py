@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import Event
 
-from .. import ids
+from .. import _ids as ids
 from . import keys
 from . import messages as msg
 from .conversations import Conversations

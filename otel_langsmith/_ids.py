@@ -105,6 +105,15 @@ def ns_to_us(ns: int) -> int:
     return ns // _NS_PER_US
 
 
+#: The times a run can carry: from the epoch to the last microsecond of year 9999.
+MAX_US = 253_402_300_799_999_999
+
+
+def valid_us(us: int) -> bool:
+    """Whether a time fits the formats LangSmith reads (four-digit years, not before 1970)."""
+    return 0 <= us <= MAX_US
+
+
 @lru_cache(maxsize=1024)
 def _second(seconds: int) -> tuple[str, str]:
     """The whole-second parts of :func:`segment_time` and :func:`iso_time`.
@@ -125,7 +134,7 @@ def segment_time(us: int) -> str:
     >>> segment_time(1_700_000_000_123_456)
     '20231114T221320123456Z'
     """
-    seconds, micros = divmod(us, _US_PER_S)
+    seconds, micros = divmod(min(max(us, 0), MAX_US), _US_PER_S)
     # printf, not an f-string: a format spec costs twice as long (three times per run).
     return "%s%06dZ" % (_second(seconds)[0], micros)  # noqa: UP031
 
@@ -136,7 +145,7 @@ def iso_time(us: int) -> str:
     >>> iso_time(1_700_000_000_000_000)
     '2023-11-14T22:13:20.000000+00:00'
     """
-    seconds, micros = divmod(us, _US_PER_S)
+    seconds, micros = divmod(min(max(us, 0), MAX_US), _US_PER_S)
     return "%s%06d+00:00" % (_second(seconds)[1], micros)  # noqa: UP031
 
 

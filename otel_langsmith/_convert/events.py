@@ -8,7 +8,7 @@ from typing import Any
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Status, StatusCode
 
-from .. import ids
+from .. import _ids as ids
 
 
 def events(span_events: Sequence[Event]) -> list[dict[str, Any]]:

@@ -34,8 +34,15 @@ def _first(
             companion = _COMPANIONS.get(key)
             if companion is not None:
                 consumed.add(companion)
+                if not _json_mime(attributes.get(companion)):
+                    return {wrap_key: value}  # declared as text: kept as text, whatever it looks like
             return as_object(value, key, wrap_key)
     return None
+
+
+def _json_mime(mime_type: Any) -> bool:
+    """No mime type (most instrumentations write none), or a JSON one."""
+    return mime_type is None or (isinstance(mime_type, str) and "json" in mime_type.lower())
 
 
 def native(attributes: Mapping[str, Any], present: frozenset[str], run: dict[str, Any], consumed: set[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
@@ -16,7 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
-from .. import ids
+from .. import _ids as ids
 from . import components, events, io, keys, langsmith, llm
 from . import run_type as run_types
 from .conversations import Conversations
@@ -164,7 +165,7 @@ def _convert(
     _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
     run["extra"] = {"metadata": metadata}
 
-    start_us = ids.ns_to_us(start_ns)
+    start_us, end_us = _times(start_ns, end_ns, metadata)
     explicit_order = identity.dotted_order is not None
     # Positional: keywords cost a dataclass three times as long to make (0.6 us), once per span.
     return PendingRun(
@@ -174,7 +175,7 @@ def _convert(
         key,  # key
         parent_ref,  # parent
         identity.start_us if identity.start_us is not None else start_us,  # start_us
-        ids.ns_to_us(end_ns) if end_ns is not None else None,  # end_us
+        end_us,  # end_us
         run,  # run
         metadata,  # metadata
         resource,  # resource
@@ -233,14 +234,15 @@ def _plain_pending(
     _decode_bytes(metadata)
     _otel_ids(metadata, context, run_id if parent is not None else None)
     run = {"name": span_name, "run_type": DEFAULT_RUN_TYPE, "session_name": project, "extra": {"metadata": metadata}}
+    start_us, end_us = _times(start_ns, end_ns, metadata)
     return PendingRun(
         span_id,  # span_id
         trace_id,  # otel_trace_id
         run_id,  # run_id
         key,  # key
         parent.span_id if parent is not None else None,  # parent
-        ids.ns_to_us(start_ns),  # start_us
-        ids.ns_to_us(end_ns) if end_ns is not None else None,  # end_us
+        start_us,  # start_us
+        end_us,  # end_us
         run,  # run
         metadata,  # metadata
         resource,  # resource
@@ -279,6 +281,23 @@ def _decode_bytes(attributes: dict[str, Any]) -> None:
         for attribute, value in attributes.items():
             if isinstance(value, bytes):
                 attributes[attribute] = decode_text(value, attribute)
+
+
+def _times(start_ns: int, end_ns: int | None, metadata: dict[str, Any]) -> tuple[int, int | None]:
+    """Start and end in microseconds; a time no run can carry (before 1970, past year 9999) is
+    replaced by the time of conversion, the original kept in the metadata."""
+    start_us = start_ns // 1000
+    end_us = None if end_ns is None else end_ns // 1000
+    if ids.valid_us(start_us) and (end_us is None or ids.valid_us(end_us)):
+        return start_us, end_us
+    now_us = time.time_ns() // 1000
+    invalid: dict[str, int] = {}
+    if not ids.valid_us(start_us):
+        invalid["start_time_ns"], start_us = start_ns, now_us
+    if end_ns is not None and (end_us is None or not ids.valid_us(end_us)):
+        invalid["end_time_ns"], end_us = end_ns, max(start_us, now_us)
+    metadata["otel_langsmith_invalid_time"] = invalid
+    return start_us, end_us
 
 
 def _otel_ids(metadata: dict[str, Any], context: Any, span_run_id: str | None) -> None:
@@ -324,14 +343,15 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
     metadata: dict[str, Any] = {}
     _otel_ids(metadata, context, None)
     metadata["otel_langsmith_conversion_error"] = problem
+    start_us, end_us = _times(span.start_time or 0, span.end_time, metadata)
     return PendingRun(
         span_id=context.span_id,
         otel_trace_id=context.trace_id,
         run_id=run_id,
         key=key,
         parent=parent_ref,
-        start_us=ids.ns_to_us(span.start_time or 0),
-        end_us=ids.ns_to_us(span.end_time) if span.end_time is not None else None,
+        start_us=start_us,
+        end_us=end_us,
         run={"name": str(span.name), "run_type": "chain", "session_name": project, "extra": {"metadata": metadata}},
         metadata=metadata,
         resource=span.resource,
@@ -359,6 +379,12 @@ class SpanConverter:
         #: Spans a convention failed on (sent with their name, place and times only).
         self.errors = 0
         self._errors_lock = threading.Lock()  # exports may convert on several threads at once
+
+    def reset_after_fork(self) -> None:
+        """Fresh locks for the child (another thread may have held one at the fork)."""
+        self._errors_lock = threading.Lock()
+        if self._conversations is not None:
+            self._conversations = Conversations()
 
     def __call__(self, span: ReadableSpan) -> PendingRun | None:
         try:

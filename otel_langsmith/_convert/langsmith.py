@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import ids
+from .. import _ids as ids
 from .values import decode_text, json_or_text, report_once, text_list
 
 logger = logging.getLogger(__name__)

@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 #: Fields LangSmith takes as parts of their own, in the order the SDK writes them.
 OUT_OF_BAND = ("inputs", "outputs", "events", "extra", "error", "serialized")
 
-# Past this depth a value is sent as its text: orjson refuses deeper documents.
+# Past this depth a value is cut: orjson refuses deeper documents (its limit is 255 levels).
 _MAX_DEPTH = 200
+TOO_DEEP = "...[nested too deep, cut by otel-langsmith]"
 
 
 def new_boundary() -> str:
@@ -45,6 +46,13 @@ def content_type(boundary: str) -> str:
     return f"multipart/form-data; boundary={boundary}"
 
 
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:  # a hostile __str__: say what it was, not what it says
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
@@ -52,11 +60,11 @@ def _default(value: Any) -> Any:
         return dict(value)
     if isinstance(value, (set, frozenset, Sequence)):
         return list(value)
-    return str(value)
+    return _text_of(value)
 
 
 def _sanitize(value: Any, depth: int = 0) -> Any:
-    """A copy that orjson accepts: lone surrogates replaced, huge ints and deep values as text."""
+    """A copy that orjson accepts: lone surrogates replaced, huge ints as text, deep values cut."""
     if isinstance(value, str):
         return value.encode("utf-8", errors="replace").decode("utf-8")
     if isinstance(value, bool) or value is None:
@@ -66,21 +74,21 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if depth >= _MAX_DEPTH:
-        return _sanitize(repr(value)[:10_000])
+        return TOO_DEEP
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, Mapping):
-        return {_sanitize(str(k)): _sanitize(v, depth + 1) for k, v in value.items()}
+        return {_sanitize(_text_of(k)): _sanitize(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_sanitize(v, depth + 1) for v in value]
-    return _sanitize(str(value))
+    return _sanitize(_text_of(value))
 
 
 def dumps(value: Any) -> bytes:
     """Compact JSON. Never raises for attribute-like data: what orjson refuses is sanitized first."""
     try:
         return orjson.dumps(value, default=_default)
-    except TypeError as exc:
+    except Exception as exc:
         logger.debug("Sanitizing a value orjson refused: %s", exc)
         return orjson.dumps(_sanitize(value), default=_default)
 
@@ -126,33 +134,39 @@ def _multipart_size(size: int, names: int, count: int, operation: str, run_id: s
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    # Written for speed, as it runs for every run: orjson called straight rather than through
-    # dumps() (nearly every run is plain JSON, and a Python-level call per part cost 1.5k
-    # instructions a run), and the sizes summed as the parts are made.
+    """One run as the parts of a multipart request. What orjson refuses (lone surrogates, huge
+    integers, values nested too deep, objects it does not know) is sanitized first; ``ValueError``
+    only if even that fails (a run without an id)."""
     try:
-        # A copy with the out-of-band fields popped: a third faster than a filtering comprehension.
-        main = dict(run)
-        pop = main.pop
-        parts = [("", b"")]
-        size = names = 0
-        for field in OUT_OF_BAND:
-            value = pop(field, None)
-            if value is not None:
-                payload = orjson.dumps(value, default=_default)
-                parts.append((field, payload))
-                size += len(payload)
-                names += len(field)
-        payload = orjson.dumps(main, default=_default)
-    except TypeError as exc:
+        return _encode(run, operation)
+    except Exception as exc:
         logger.debug("Sanitizing run %s, which orjson refused: %s", run.get("id"), exc)
-        # Sanitized values are plain JSON by construction, so this recursion ends here.
-        sanitized = {str(key): _sanitize(value) for key, value in run.items()}
-        return encode_run(sanitized, operation=operation)
+    try:
+        return _encode({_text_of(key): _sanitize(value) for key, value in run.items()}, operation)
+    except Exception as exc:
+        raise ValueError(f"run {run.get('id')!r} cannot be encoded: {exc!r}") from None
+
+
+def _encode(run: Mapping[str, Any], operation: str) -> EncodedRun:
+    # orjson is called straight rather than through dumps(), and the sizes are summed as the parts
+    # are made: this runs for every run.
+    main = dict(run)
+    pop = main.pop
+    parts = [("", b"")]
+    size = names = 0
+    for field in OUT_OF_BAND:
+        value = pop(field, None)
+        if value is not None:
+            payload = orjson.dumps(value, default=_default)
+            parts.append((field, payload))
+            size += len(payload)
+            names += len(field)
+    payload = orjson.dumps(main, default=_default)
     parts[0] = ("", payload)
     size += len(payload)
     run_id = str(run["id"])
     multipart_size = _multipart_size(size, names, len(parts), operation, run_id)
-    # tuple.__new__ directly: the generated __new__ is a Python-level call, 3k instructions a run.
+    # tuple.__new__ directly: the generated __new__ is a Python-level call.
     return tuple.__new__(EncodedRun, (operation, run_id, str(run.get("trace_id")), tuple(parts), size, multipart_size))
 
 

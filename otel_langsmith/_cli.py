@@ -1,0 +1,177 @@
+"""The ``otel-langsmith`` command: ``doctor`` checks the configuration and the connection.
+
+``doctor`` reads the same settings as the exporter (from the environment: there are no arguments
+here), shows each with where it came from, reaches ``GET /info``, and checks the API key with a
+harmless read (``GET /sessions?limit=1``, listing at most one project). Exit status 0 when
+everything works, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from ._settings import Settings
+from ._spool import Spool
+from ._transport import ServerInfo, Transport, describe
+from ._version import __version__
+
+# Seconds each of doctor's requests may take.
+_CHECK_TIMEOUT = 15.0
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class _Report:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self.problems = 0
+
+    def say(self, mark: str, text: str) -> None:
+        self._out.write(f"[{mark}] {text}\n")
+
+    def problem(self, text: str) -> None:
+        self.problems += 1
+        self.say("FAIL", text)
+
+    def end(self) -> bool:
+        if self.problems:
+            self._out.write(f"{self.problems} problem(s) found.\n")
+            return False
+        self._out.write("Everything looks right.\n")
+        return True
+
+
+def diagnose(out: TextIO) -> bool:
+    """Write the findings to ``out``; True when nothing is wrong."""
+    report = _Report(out)
+    out.write(f"otel-langsmith {__version__}\n")
+    settings = _settings(report)
+    _show(settings, report)
+    problems = settings.problems()
+    for problem in problems:
+        report.problem(problem)
+    if not problems:
+        _check_endpoint(settings, report)
+    if settings.spool_dir:
+        _check_spool(settings, report)
+    return report.end()
+
+
+def _settings(report: _Report) -> Settings:
+    collected = _Collect()
+    settings_logger = logging.getLogger(Settings.__module__)
+    settings_logger.addHandler(collected)
+    try:
+        settings = Settings.resolve()
+    finally:
+        settings_logger.removeHandler(collected)
+    for message in collected.messages:
+        report.problem(f"Configuration: {message}")
+    return settings
+
+
+def _show(settings: Settings, report: _Report) -> None:
+    for name, shown, option in settings.described():
+        source = next((variable for variable in option.env if os.environ.get(variable, "").strip()), None)
+        if source is not None:
+            report.say("info", f"{name} = {shown} (from {source})")
+    report.say("info", "Every other setting has its default")
+
+
+def _check_endpoint(settings: Settings, report: _Report) -> None:
+    endpoint = settings.endpoint.rstrip("/")
+    if endpoint.endswith("/otel"):
+        report.problem("LANGSMITH_ENDPOINT ends with /otel, LangSmith's OTLP endpoint: give the API base instead")
+    if endpoint.split("//", 1)[-1].startswith("smith.langchain.com"):
+        report.problem("LANGSMITH_ENDPOINT is the web app's address; the API is https://api.smith.langchain.com")
+    transport = Transport(
+        endpoint=settings.endpoint,
+        api_key=settings.api_key,
+        workspace_id=settings.workspace_id,
+        timeout=_CHECK_TIMEOUT,
+        session=settings.session,
+    )
+    if settings.api_key:
+        report.say("ok", f"API key is set ({transport.masked_key})")
+    else:
+        report.problem("LANGSMITH_API_KEY is not set: LangSmith refuses runs without a key")
+    if settings.workspace_id:
+        report.say("info", f"Workspace {settings.workspace_id} (sent as X-Tenant-Id)")
+    try:
+        if _check_info(transport, report) and settings.api_key:
+            _check_key(transport, report)
+    finally:
+        transport.close()
+
+
+def _check_info(transport: Transport, report: _Report) -> bool:
+    response = transport.request("GET", "/info", deadline=time.monotonic() + _CHECK_TIMEOUT)
+    if response.status is None:
+        report.problem(f"Cannot reach {transport.shown_endpoint}/info: {response.message}")
+        return False
+    if not response.ok or response.foreign:
+        report.problem(
+            f"{transport.shown_endpoint}/info answered {describe(response)}: is this a LangSmith API endpoint? "
+            "(self-hosted: https://<host>/api/v1)"
+        )
+        return False
+    info = transport.info(deadline=time.monotonic() + _CHECK_TIMEOUT) or ServerInfo()
+    report.say("ok", f"Reached LangSmith: batches of {info.size_limit} runs, {info.size_limit_bytes} bytes")
+    if info.zstd_compression_enabled:
+        report.say("ok", "The server accepts zstd-compressed batches")
+    if info == ServerInfo():
+        report.say("info", "The server sent no batch limits: the defaults apply")
+    return True
+
+
+def _check_key(transport: Transport, report: _Report) -> None:
+    check = transport.request("GET", "/sessions?limit=1", deadline=time.monotonic() + _CHECK_TIMEOUT)
+    if check.ok:
+        report.say("ok", "The API key is accepted")
+    elif check.status in (401, 403):
+        causes = "the key is wrong or revoked, or belongs to another region (US: api.smith.langchain.com, "
+        causes += "EU: eu.api.smith.langchain.com)"
+        if "workspace" in check.message:
+            causes = "the key is organization-scoped: set LANGSMITH_WORKSPACE_ID"
+        report.problem(f"LangSmith refused the API key (HTTP {check.status}): {causes}")
+    else:
+        report.problem(f"Checking the API key gave {describe(check)}")
+
+
+def _check_spool(settings: Settings, report: _Report) -> None:
+    assert settings.spool_dir is not None
+    spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+    try:
+        spool.check()
+    except OSError as exc:
+        report.problem(f"Spool directory {settings.spool_dir} cannot be used: {exc}")
+        return
+    report.say(
+        "ok", f"Spool directory {settings.spool_dir} is private and writable ({spool.pending()} file(s) waiting)"
+    )
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(prog="otel-langsmith", description="otel-langsmith tools")
+    parser.add_argument("--version", action="version", version=f"otel-langsmith {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the configuration and the connection to LangSmith")
+    parser.parse_args(argv)
+    return 0 if diagnose(out) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

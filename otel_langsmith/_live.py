@@ -1,0 +1,142 @@
+"""Spans placed in their LangSmith trace when they start: the span processor's bookkeeping.
+
+At ``on_start`` the parent span and its start time are at hand, so a span's ``dotted_order`` is
+known before it ends and its run never waits for its parent. Open spans are kept here (a span
+open longer than ``live_after`` is posted as in progress); ended ones leave their placement behind
+for children that start after their parent ended and for the propagator.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span
+
+from . import _ids as ids
+from ._assembly import DEFAULT_MAX_PLACED
+from ._convert import components, keys, langsmith, run_key
+from ._placement import Placed, inherit, place
+from ._propagation import remote_parent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class OpenSpan:
+    span: Span
+    #: Its ``lineage`` holds what children inherit: a remote caller's metadata and tags, and the
+    #: span's own ``langsmith.metadata.*`` and tags.
+    placed: Placed
+    parent: Placed | None
+    opened: float
+    #: Posted as in progress already: its end is a patch.
+    posted: bool = False
+
+
+class LiveSpans:
+    """Thread-safe: spans start and end on the application's threads."""
+
+    def __init__(self, *, project: str, ttl: float, max_placed: int = DEFAULT_MAX_PLACED) -> None:
+        self._project = project
+        self._ttl = ttl
+        self._max_placed = max_placed
+        self._lock = threading.Lock()
+        self._open: dict[int, OpenSpan] = {}
+        # Ended spans' placements. One object an entry: the garbage collector walks them all, on
+        # the application's time.
+        self._closed: OrderedDict[int, Placed] = OrderedDict()
+        #: Spans forgotten after ``open_span_ttl``.
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def start(self, span: Span, parent_context: Context | None, now: float) -> None:
+        """Place a span that starts now."""
+        context = span.get_span_context()
+        attributes = span.attributes or {}
+        # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
+        present = keys.present(tuple(attributes))
+        explicit = "langsmith" in present
+        identity = langsmith.explicit_identity(attributes) if explicit else langsmith.NO_IDENTITY
+        parent_span = span.parent
+        parent: Placed | None = None
+        if identity.parent_run_id is not None and identity.dotted_order is None:
+            parent = self._closed.get(run_key(identity.parent_run_id))
+        elif parent_span is None or parent_span.is_remote:
+            # A caller in another process may have sent its LangSmith run along.
+            parent = remote_parent(parent_context)
+        else:
+            parent = self.placement(parent_span.span_id)
+        if identity.run_id is not None:
+            run_id = identity.run_id
+        else:
+            # A span under a propagated LangSmith run is no root, even without an OTel parent.
+            run_id, _ = ids.derived_run_id(
+                context.trace_id, context.span_id, root=parent_span is None and parent is None
+            )
+        session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
+        placed = place(
+            run_id,
+            ids.ns_to_us(span.start_time or time.time_ns()),
+            parent,
+            session_name=session_name or (None if session_id else self._project),
+            session_id=session_id,
+            project_explicit=session_name is not None or session_id is not None,
+            resource=span.resource,
+            dotted_order=identity.dotted_order,
+        )
+        if attributes:
+            own_metadata = components.thread(attributes, present, {})
+            own_tags: list[str] = []
+            if explicit:
+                own_metadata.update(langsmith.metadata(attributes))
+                own_tags = langsmith.tags(attributes) or []
+            if own_metadata or own_tags:
+                placed.lineage = inherit(placed.lineage, own_metadata, tuple(own_tags))
+        with self._lock:
+            self._open[context.span_id] = OpenSpan(span, placed, parent, now)
+
+    def end(self, span_id: int) -> OpenSpan | None:
+        """The open span that ended, its placement kept for later children (None: never seen)."""
+        with self._lock:
+            entry = self._open.pop(span_id, None)
+            if entry is not None:
+                self._closed[span_id] = entry.placed
+                if len(self._closed) > self._max_placed:
+                    # popitem, not del of next(iter()): a dict drained from the front scans its holes.
+                    self._closed.popitem(last=False)
+            return entry
+
+    def placement(self, span_id: int) -> Placed | None:
+        """Where a span sits, with what its children inherit (``lineage``)."""
+        with self._lock:
+            entry = self._open.get(span_id)
+            return entry.placed if entry is not None else self._closed.get(span_id)
+
+    def due(self, now: float, live_after: float) -> list[OpenSpan]:
+        """Open spans to post as in progress now (each once): open for ``live_after`` seconds."""
+        with self._lock:
+            self._evict(now)
+            found = [entry for entry in self._open.values() if not entry.posted and now - entry.opened >= live_after]
+            for entry in found:
+                entry.posted = True
+            return found
+
+    def _evict(self, now: float) -> None:
+        # The lock is held.
+        stale = [span_id for span_id, entry in self._open.items() if now - entry.opened > self._ttl]
+        for span_id in stale:
+            entry = self._open.pop(span_id)
+            self.evicted += 1
+            logger.warning(
+                "Span %r (%s) has been open for more than %.0f s: no longer tracked (its run stays in progress)",
+                entry.span.name,
+                ids.span_hex(span_id),
+                self._ttl,
+            )

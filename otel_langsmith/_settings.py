@@ -1,0 +1,361 @@
+"""Every option of the exporter and the span processor, declared once.
+
+Each field of :class:`Settings` says its default, the environment variables it is read from and
+what it means; resolution (argument, then environment, then default), the ``repr`` (secrets
+masked), the README's table and ``otel-langsmith doctor`` are all derived from those declarations,
+so a new option is a new field here. :data:`Options`, the fronts' keyword arguments for type
+checkers, mirrors the fields (a unit test holds the two together).
+
+LangSmith's own variables (``LANGSMITH_*``, ``LANGCHAIN_*`` as fallbacks) hold what LangSmith users
+already set; ``OTEL_EXPORTER_LANGSMITH_*`` hold this package's own options, as OpenTelemetry names
+exporter settings. A value that cannot be parsed is logged and replaced by the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+import requests
+
+from ._convert.redact import Hook
+from ._retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "https://api.smith.langchain.com"
+COMPRESSIONS = ("auto", "zstd", "gzip", "none")
+_OWN = "OTEL_EXPORTER_LANGSMITH_"
+
+
+# -- parsing what the environment says ------------------------------------------------------------
+
+
+def unquote(raw: str) -> str:
+    """What users paste around a value: spaces and one pair of quotes (some env-file loaders keep them).
+
+    >>> unquote(' "lsv2-key" ')
+    'lsv2-key'
+    """
+    text = raw.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    return text
+
+
+def _text(raw: str) -> str | None:
+    return unquote(raw) or None
+
+
+def _endpoint(raw: str) -> str:
+    """A self-hosted base such as ``https://host/api/v1`` is kept; paths are appended to it.
+
+    >>> _endpoint(' "https://host/api/v1/" ')
+    'https://host/api/v1'
+    """
+    return unquote(raw).rstrip("/") or DEFAULT_ENDPOINT
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError("must be a number >= 0")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be an integer > 0")
+    return value
+
+
+def _flag(raw: str) -> bool:
+    value = unquote(raw).lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _compression(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in COMPRESSIONS:
+        raise ValueError(f"must be one of {', '.join(COMPRESSIONS)}")
+    return value
+
+
+# -- declaring an option ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """How a setting is read: from these variables (the first set wins), parsed so."""
+
+    doc: str
+    env: tuple[str, ...] = ()
+    parse: Callable[[str], Any] | None = None
+    #: Shown as ``<set>``/``<unset>``: never printed, logged or sent anywhere but the endpoint.
+    secret: bool = False
+
+
+def _option(default: Any, doc: str, *, env: tuple[str, ...] = (), parse: Any = None, secret: bool = False) -> Any:
+    return field(default=default, metadata={"option": Option(doc, env, parse, secret)})
+
+
+def _langsmith(name: str) -> tuple[str, ...]:
+    return (f"LANGSMITH_{name}", f"LANGCHAIN_{name}")
+
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Every setting, resolved once. Build it with :meth:`resolve`.
+
+    >>> Settings.resolve(project="demo", environ={}).project
+    'demo'
+    """
+
+    api_key: str | None = _option(None, "LangSmith API key", env=_langsmith("API_KEY"), parse=_text, secret=True)
+    endpoint: str = _option(
+        DEFAULT_ENDPOINT,
+        "API base URL; self-hosted: `https://host/api/v1`",
+        env=_langsmith("ENDPOINT"),
+        parse=_endpoint,
+    )
+    project: str = _option(
+        "default", "project of the runs whose spans name none", env=_langsmith("PROJECT"), parse=_text
+    )
+    workspace_id: str | None = _option(
+        None, "sent as `X-Tenant-Id` (organization-scoped keys)", env=_langsmith("WORKSPACE_ID"), parse=_text
+    )
+    timeout: float = _option(
+        10.0, "seconds one HTTP request may take, start to end", env=(f"{_OWN}TIMEOUT",), parse=_positive_float
+    )
+    shutdown_grace: float = _option(
+        3.0,
+        "seconds an unresponsive endpoint is given at shutdown before the rest is spooled or counted lost",
+        env=(f"{_OWN}SHUTDOWN_GRACE",),
+        parse=_non_negative_float,
+    )
+    compression: str = _option(
+        "auto",
+        "`auto` (zstd when the server advertises it), `zstd`, `gzip` or `none`",
+        env=(f"{_OWN}COMPRESSION",),
+        parse=_compression,
+    )
+    max_queue_bytes: int = _option(
+        128 << 20,
+        "bytes of undelivered runs kept in memory; the oldest are dropped beyond it",
+        env=(f"{_OWN}MAX_QUEUE_BYTES",),
+        parse=_positive_int,
+    )
+    spool_dir: str | None = _option(
+        None,
+        "directory where undelivered runs survive a restart (created 0700, files 0600)",
+        env=(f"{_OWN}SPOOL_DIR",),
+        parse=_text,
+    )
+    spool_max_bytes: int = _option(
+        512 << 20, "bytes the spool directory may hold", env=(f"{_OWN}SPOOL_MAX_BYTES",), parse=_positive_int
+    )
+    parent_wait: float = _option(
+        300.0,
+        "exporter: seconds a span waits for its parent before it is sent as a root",
+        env=(f"{_OWN}PARENT_WAIT",),
+        parse=_non_negative_float,
+    )
+    max_pending_spans: int = _option(
+        20_000,
+        "exporter: spans that may wait for their parents at once",
+        env=(f"{_OWN}MAX_PENDING_SPANS",),
+        parse=_positive_int,
+    )
+    max_pending_bytes: int = _option(
+        64 << 20,
+        "exporter: bytes the spans waiting for their parents may hold",
+        env=(f"{_OWN}MAX_PENDING_BYTES",),
+        parse=_positive_int,
+    )
+    flush_interval: float = _option(
+        1.0, "processor: seconds between sends of ended spans", env=(f"{_OWN}FLUSH_INTERVAL",), parse=_positive_float
+    )
+    live_after: float = _option(
+        5.0,
+        "processor: a span open this long (seconds) is posted as in progress",
+        env=(f"{_OWN}LIVE_AFTER",),
+        parse=_non_negative_float,
+    )
+    open_span_ttl: float = _option(
+        3600.0,
+        "processor: a span open this long (seconds) is forgotten, with a log line",
+        env=(f"{_OWN}OPEN_SPAN_TTL",),
+        parse=_positive_float,
+    )
+    hide_inputs: bool = _option(False, "send `{}` as every run's inputs", env=_langsmith("HIDE_INPUTS"), parse=_flag)
+    hide_outputs: bool = _option(False, "send `{}` as every run's outputs", env=_langsmith("HIDE_OUTPUTS"), parse=_flag)
+    process_inputs: Hook | None = _option(
+        None, "a function `inputs -> inputs` (None drops them); one that raises hides them"
+    )
+    process_outputs: Hook | None = _option(None, "the same for outputs")
+    retry_policy: RetryPolicy = _option(RetryPolicy(), "backoff between attempts (`otel_langsmith.RetryPolicy`)")
+    session: requests.Session | None = _option(None, "a `requests.Session` to send with (proxies, TLS)")
+
+    @classmethod
+    def resolve(cls, *, environ: Mapping[str, str] | None = None, **arguments: Any) -> Settings:
+        """Each setting from its argument, else the environment, else its default.
+
+        An unknown argument is a ``TypeError``, as for any function; an argument or variable
+        that cannot be parsed is logged and replaced by the default.
+        """
+        env = os.environ if environ is None else environ
+        known = {option.name for option in dataclasses.fields(cls)}
+        unknown = sorted(set(arguments) - known)
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+        values = {}
+        for declared in dataclasses.fields(cls):
+            value = _resolve(declared, arguments.get(declared.name), env)
+            if value is not _DEFAULT:
+                values[declared.name] = value
+        return cls(**values)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={shown}" for name, shown, _ in self.described())
+        return f"Settings({shown})"
+
+    def described(self) -> Iterator[tuple[str, str, Option]]:
+        """(name, value as it may be shown, declaration) of every setting: secrets masked."""
+        for declared in dataclasses.fields(self):
+            option: Option = declared.metadata["option"]
+            value = getattr(self, declared.name)
+            if option.secret:
+                shown = "<set>" if value else "<unset>"
+            elif declared.name == "endpoint":
+                shown = repr(safe_url(value))
+            elif value is None or isinstance(value, (str, int, float, bool)):
+                shown = repr(value)
+            else:
+                shown = f"<{type(value).__name__}>"
+            yield declared.name, shown, option
+
+    def problems(self) -> list[str]:
+        """What makes sending impossible, whatever the endpoint does: each a line for the user."""
+        found = []
+        parsed = urllib.parse.urlsplit(self.endpoint)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            found.append(
+                f"LANGSMITH_ENDPOINT {safe_url(self.endpoint)!r} is not an http(s) URL "
+                f"(for LangSmith's cloud: {DEFAULT_ENDPOINT})"
+            )
+        else:
+            try:
+                parsed.port  # noqa: B018 - raises for a port that is not a number
+            except ValueError as exc:
+                found.append(f"LANGSMITH_ENDPOINT {safe_url(self.endpoint)!r} has an invalid port ({exc})")
+        if self.api_key is not None:
+            try:
+                self.api_key.encode("latin-1")
+            except UnicodeEncodeError:
+                found.append("LANGSMITH_API_KEY holds characters an HTTP header cannot carry: was it pasted whole?")
+        return found
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments of the exporter and the processor: the fields of :class:`Settings`."""
+
+    api_key: str | None
+    endpoint: str
+    project: str
+    workspace_id: str | None
+    timeout: float
+    shutdown_grace: float
+    compression: str
+    max_queue_bytes: int
+    spool_dir: str | None
+    spool_max_bytes: int
+    parent_wait: float
+    max_pending_spans: int
+    max_pending_bytes: int
+    flush_interval: float
+    live_after: float
+    open_span_ttl: float
+    hide_inputs: bool
+    hide_outputs: bool
+    process_inputs: Hook | None
+    process_outputs: Hook | None
+    retry_policy: RetryPolicy
+    session: requests.Session | None
+
+
+_DEFAULT = object()
+
+
+def _resolve(declared: dataclasses.Field[Any], argument: Any, env: Mapping[str, str]) -> Any:
+    option: Option = declared.metadata["option"]
+    if argument is not None:
+        if option.parse is None or (isinstance(argument, bool) and option.parse is _flag):
+            return argument
+        try:
+            return option.parse(str(argument))
+        except ValueError as exc:
+            logger.warning("Invalid value for the %s argument (%s); using the default", declared.name, exc)
+            return _DEFAULT
+    for variable in option.env:
+        raw = env.get(variable)
+        if raw is None or raw.strip() == "":
+            continue
+        assert option.parse is not None
+        try:
+            return option.parse(raw)
+        except ValueError as exc:
+            shown = "<set>" if option.secret else repr(raw)
+            logger.warning("Invalid value %s for %s (%s); using the default", shown, variable, exc)
+            return _DEFAULT
+    return _DEFAULT
+
+
+def safe_url(url: str) -> str:
+    """The URL without a password in it, for log lines.
+
+    >>> safe_url("https://user:secret@host/api")
+    'https://user:***@host/api'
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+
+
+def settings_table() -> str:
+    """The README's configuration table, in Markdown."""
+    rows = ["| argument | environment | default | meaning |", "|---|---|---|---|"]
+    for declared in dataclasses.fields(Settings):
+        option: Option = declared.metadata["option"]
+        env = " / ".join(f"`{name}`" for name in option.env) or "(argument only)"
+        default = declared.default
+        if default is None:
+            shown = "none"
+        elif isinstance(default, (str, int, float, bool)):
+            shown = f"`{default}`"
+        else:
+            shown = f"`{type(default).__name__}()`"
+        rows.append(f"| `{declared.name}` | {env} | {shown} | {option.doc} |")
+    return "\n".join(rows)
