@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit integration bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "otel-langsmith needs Python 3.10 or newer (set PYTHON=...)")'
@@ -34,10 +34,15 @@ lint: $(VENV)/.test
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
 
+# The fast loop: pure functions and in-process HTTP; `make integration` runs the rest.
 unit: $(VENV)/.test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/unit -q --hypothesis-profile=quick
 
-test: lint typecheck unit
+integration: $(VENV)/.test
+	$(BIN)/python -m pytest tests/integration
+
+test: lint typecheck
+	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_client.py

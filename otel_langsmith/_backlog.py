@@ -1,4 +1,4 @@
-"""Encoded runs on their way to LangSmith: a memory queue, the spool, and the one thread that sends.
+"""Encoded runs on their way to LangSmith: the memory queue, the spool, and the one thread that sends.
 
 ``put`` never waits for the network: the exporter's ``export`` and the processor's flush return at
 once whatever the endpoint does, so the OpenTelemetry SDK's own queue never backs up behind a
@@ -7,11 +7,9 @@ retry. The drainer thread takes a batch (from memory, then from the spool), hand
 again after the wait :class:`~otel_langsmith.RetryPolicy` gives.
 
 A batch is in exactly one place at a time: in the queue, in flight (taken by whoever holds the
-send lock: the drainer, a flush or shutdown), or in the spool. With a spool, a batch that failed
-once is written there before anything else happens to it, and while LangSmith is known to be down
-new batches go straight to disk, so a process killed during an outage loses only what it had not
-tried yet. The memory queue is bounded in bytes: beyond it the oldest runs are dropped, counted and
-logged in aggregate.
+send lock: the drainer, a flush or shutdown), or in the spool. With a spool, once a batch has
+failed the whole memory queue moves to disk, and new batches go straight there while LangSmith
+is known to be down, so a process killed during an outage loses only what it had not tried yet.
 """
 
 from __future__ import annotations
@@ -20,10 +18,10 @@ import logging
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ._queue import RunQueue, compact
 from ._retry import RetryPolicy
 from ._sender import Outcome, Sender
 from ._spool import Spool, SpoolRefused
@@ -34,29 +32,13 @@ from ._wire import EncodedRun
 
 logger = logging.getLogger(__name__)
 
-# Per-object overhead of a queued run (the EncodedRun, its tuples, one bytes object per part), so that
-# the byte bound is a bound on memory and not only on payload.
-_RUN_OVERHEAD = 200
-_PART_OVERHEAD = 100
 # Runs a spool file holds when the memory queue moves to disk: a batch's worth, by the server's default.
 _SPILL_RUNS = 100
 
 
-def queued_size(run: EncodedRun) -> int:
-    return run.size + _RUN_OVERHEAD + _PART_OVERHEAD * len(run.parts)
-
-
-def compact(runs: Sequence[EncodedRun]) -> list[EncodedRun]:
-    """Copies whose payloads occupy only their length, for runs that will wait.
-
-    orjson returns bytes whose allocation keeps its growth buffer (a small document can hold ten
-    times its length): harmless for a request sent at once, not for runs kept for minutes.
-    """
-    return [run._replace(parts=tuple((name, bytes(memoryview(p))) for name, p in run.parts)) for run in runs]
-
-
 class Backlog:
-    """Thread-safe. ``clock`` is ``time.monotonic`` but in tests."""
+    """Thread-safe. ``clock`` (``time.monotonic`` but in tests) schedules the attempts; requests
+    and flushes run on real time."""
 
     def __init__(
         self,
@@ -77,15 +59,15 @@ class Backlog:
         self._fresh_state()
 
     def _fresh_state(self) -> None:
-        self._lock = threading.Condition(threading.Lock())
-        self._queue: deque[EncodedRun] = deque()
-        self._bytes = 0
+        self._queue = RunQueue(self._max_bytes)
+        # Guards the schedule below and wakes the drainer.
+        self._wake = threading.Condition(threading.Lock())
         # Held while a batch is in flight: one sender at a time, so a flush that finds nothing
         # left knows that nothing is in flight either.
         self._send_lock = threading.Lock()
         self._drainer: threading.Thread | None = None
         self._closing = False
-        #: The last attempt failed: new batches go to the spool, and the drainer waits until ``_retry_at``.
+        #: The last attempt failed: new runs go to the spool, and the drainer waits until ``_retry_at``.
         self._down = False
         self._failures = 0
         self._retry_at = 0.0
@@ -101,10 +83,6 @@ class Backlog:
     def queued_runs(self) -> int:
         return len(self._queue)
 
-    @property
-    def queued_bytes(self) -> int:
-        return self._bytes
-
     # -- putting runs in ----------------------------------------------------------------------------
 
     def put(self, runs: Sequence[EncodedRun]) -> None:
@@ -113,24 +91,16 @@ class Backlog:
             return
         if self._down:
             # They will wait: on disk when there is a spool, else compacted in memory.
-            if self._spool is not None and self._write_spool(runs):
+            if self._write_spool(runs):
                 return
             runs = compact(runs)
-        self._enqueue(runs, front=False)
+        self._enqueue(runs)
 
-    def _enqueue(self, runs: Sequence[EncodedRun], *, front: bool) -> None:
-        dropped = 0
-        with self._lock:
-            if front:
-                self._queue.extendleft(reversed(runs))
-            else:
-                self._queue.extend(runs)
-            self._bytes += sum(map(queued_size, runs))
-            while self._bytes > self._max_bytes and len(self._queue) > 1:
-                self._bytes -= queued_size(self._queue.popleft())
-                dropped += 1
+    def _enqueue(self, runs: Sequence[EncodedRun], *, front: bool = False) -> None:
+        dropped = self._queue.add(runs, front=front)
+        with self._wake:
             self._start_drainer()
-            self._lock.notify_all()
+            self._wake.notify_all()
         if dropped:
             self._counts.drop("queue_full", dropped)
             self._drops.report(
@@ -161,7 +131,7 @@ class Backlog:
             self._drops.report(
                 dropped, "LangSmith spool %s is full: dropped its oldest %d run(s)", spool.directory, dropped
             )
-        with self._lock:
+        with self._wake:
             self._start_drainer()
         return True
 
@@ -169,11 +139,11 @@ class Backlog:
 
     def start(self) -> None:
         """Start the drainer now (it sends what the spool holds from earlier processes)."""
-        with self._lock:
+        with self._wake:
             self._start_drainer()
 
     def _start_drainer(self) -> None:
-        # The lock is held.
+        # The condition's lock is held.
         if self._closing or (self._drainer is not None and self._drainer.is_alive()):
             return
         self._drainer = threading.Thread(target=self._drain, name="otel-langsmith-sender", daemon=True)
@@ -192,25 +162,24 @@ class Backlog:
 
     def _wait_for_work(self) -> bool:
         """Block until a batch is due (False: closing)."""
-        with self._lock:
+        with self._wake:
             while not self._closing:
                 wait = self._retry_at - self._clock()
                 if wait <= 0:
-                    if self._queue:
-                        return True
-                    if self._spool is not None and self._spool.pending():
+                    if len(self._queue) or (self._spool is not None and self._spool.pending()):
                         return True
                     # The spool is shared with other processes: look at it again now and then.
                     wait = self._policy.max_backoff if self._spool is not None else math.inf
-                self._lock.wait(None if wait == math.inf else wait)
+                self._wake.wait(None if wait == math.inf else wait)
             return False
 
     def _attempt(self, deadline: float) -> bool | None:
-        """Send the oldest batch. True: settled; False: not delivered (yet); None: nothing to send."""
-        if not self._send_lock.acquire(timeout=max(0.0, min(deadline - self._clock(), threading.TIMEOUT_MAX))):
+        """Send the oldest batch by ``deadline`` (``time.monotonic()``). True: settled; False: not
+        delivered (yet); None: nothing to send."""
+        if not self._send_lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
             return False
         try:
-            if not self._queue and (self._spool is None or not self._spool.pending()):
+            if not len(self._queue) and (self._spool is None or not self._spool.pending()):
                 return None
             info = self._sender.server_info(deadline=deadline)
             if info is None:
@@ -231,23 +200,9 @@ class Backlog:
             self._send_lock.release()
 
     def _take(self, max_runs: int, max_bytes: int) -> tuple[list[EncodedRun], Path | None] | None:
-        with self._lock:
-            if self._queue:
-                batch: list[EncodedRun] = []
-                # LangSmith refuses a request that names one operation of a run twice (a span
-                # exported twice): the second waits for the next batch.
-                named: set[tuple[str, str]] = set()
-                size = 0
-                while self._queue and len(batch) < max_runs:
-                    run = self._queue[0]
-                    name = (run.operation, run.run_id)
-                    if batch and (size + run.multipart_size > max_bytes or name in named):
-                        break
-                    batch.append(self._queue.popleft())
-                    named.add(name)
-                    size += run.multipart_size
-                    self._bytes -= queued_size(run)
-                return batch, None
+        batch = self._queue.take(max_runs, max_bytes)
+        if batch:
+            return batch, None
         if self._spool is not None:
             taken = self._spool.take()
             if taken is not None:
@@ -283,7 +238,7 @@ class Backlog:
         self._counts.drop(reason, len(runs))
 
     def _failed(self, wait: float) -> None:
-        with self._lock:
+        with self._wake:
             if not self._down:
                 logger.warning(
                     "LangSmith did not take the last batch; keeping undelivered runs (%s), trying again with backoff",
@@ -292,59 +247,55 @@ class Backlog:
             self._down = True
             self._failures += 1
             self._retry_at = self._clock() + wait
-            waiting: list[EncodedRun] = []
-            if self._spool is not None and self._queue:
-                # They will wait too: on disk, where a killed process does not lose them.
-                waiting = list(self._queue)
-                self._queue.clear()
-                self._bytes = 0
+        if self._spool is not None and len(self._queue):
+            self._spill()
+
+    def _spill(self) -> None:
+        """The memory queue to the spool: those runs will wait too, and on disk a killed process
+        does not lose them."""
+        waiting = self._queue.take_all()
         for start in range(0, len(waiting), _SPILL_RUNS):
-            chunk = waiting[start : start + _SPILL_RUNS]
-            if not self._write_spool(chunk):
+            if not self._write_spool(waiting[start : start + _SPILL_RUNS]):
                 self._enqueue(compact(waiting[start:]), front=True)
-                break
+                return
 
     def _recovered(self) -> None:
-        with self._lock:
+        with self._wake:
             if self._down:
                 logger.info("LangSmith is reachable again; sending the runs kept meanwhile")
             self._down, self._failures, self._retry_at = False, 0, 0.0
 
     # -- flush and close ----------------------------------------------------------------------------
 
-    def flush(self, deadline: float) -> bool:
+    def flush(self, timeout: float) -> bool:
         """Send what is kept now, without waiting out a backoff; True when nothing is left."""
-        while self._clock() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             result = self._attempt(deadline)
             if result is None:
                 break
             if result is False:
                 return False
-        return not self._queue and (self._spool is None or self._spool.pending() == 0)
+        return not len(self._queue) and (self._spool is None or self._spool.pending() == 0)
 
-    def close(self, deadline: float, *, grace: float) -> None:
+    def close(self, timeout: float, *, grace: float) -> None:
         """Stop the drainer, try the endpoint once more, then spool the rest or count it lost.
 
         An endpoint that does not answer costs at most ``grace`` seconds: a request in flight is cut
         short then, and no further one is tried."""
-        with self._lock:
+        deadline = time.monotonic() + timeout
+        with self._wake:
             self._closing = True
-            self._lock.notify_all()
+            self._wake.notify_all()
         drainer = self._drainer
         if drainer is not None:
-            drainer.join(max(0.0, min(deadline, self._clock() + grace) - self._clock()))
+            drainer.join(max(0.0, min(deadline, time.monotonic() + grace) - time.monotonic()))
             if drainer.is_alive():
                 self._sender.cut_short()
-                drainer.join(max(0.0, min(deadline - self._clock(), 1.0)))
-        while self._queue and self._clock() < deadline:
-            if self._attempt(min(deadline, self._clock() + grace)) is not True:
+                drainer.join(max(0.0, min(deadline - time.monotonic(), 1.0)))
+        while len(self._queue) and time.monotonic() < deadline:
+            if self._attempt(min(deadline, time.monotonic() + grace)) is not True:
                 break
-        self._park_rest()
-
-    def _park_rest(self) -> None:
-        with self._lock:
-            rest = list(self._queue)
-            self._queue.clear()
-            self._bytes = 0
+        rest = self._queue.take_all()
         if rest and not self._write_spool(rest):
             self._counts.drop("shutdown", len(rest))

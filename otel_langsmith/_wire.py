@@ -1,6 +1,6 @@
 """Runs -> the bytes of LangSmith's multipart ingestion requests. Pure: no I/O.
 
-Layout (reference ``langsmith-ingest.md`` 1.4-1.6): per run a ``post.{id}`` part with the run minus
+Layout (docs/architecture.md, "The wire"): per run a ``post.{id}`` part with the run minus
 its out-of-band fields, then one part per out-of-band field that is set, each with its own
 ``Content-Disposition``, ``Content-Type`` and ``Content-Length``; CRLF line ends; the body closes with
 ``--{boundary}--``. Each run is serialized once into an :class:`EncodedRun`; batches are cut by
@@ -235,8 +235,8 @@ def batches(runs: Sequence[EncodedRun], *, max_operations: int, max_bytes: int) 
         yield batch
 
 
-#: Level 1, as the LangSmith SDK compresses: on run JSON it compresses as well as level 3 (17x on
-#: the benchmark mix) in three quarters of the time.
+#: Level 1, as the LangSmith SDK compresses: on run JSON it compresses about as well as level 3,
+#: in less time.
 ZSTD_LEVEL = 1
 
 

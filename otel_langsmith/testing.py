@@ -105,7 +105,7 @@ def _parse_time(value: Any, name: str, run_id: str) -> datetime:
 
 
 def check_dotted_order(run: dict[str, Any]) -> None:
-    """LangSmith's ``dotted_order`` rules (reference section 5.4); raises :class:`RejectedRequest`."""
+    """LangSmith's ``dotted_order`` rules (docs/architecture.md); raises :class:`RejectedRequest`."""
     run_id, trace_id = run.get("id"), run.get("trace_id")
     dotted_order, parent_run_id = run.get("dotted_order"), run.get("parent_run_id")
     if not isinstance(dotted_order, str) or not dotted_order:
@@ -345,7 +345,7 @@ class LangSmithReceiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             # Headers and body go out in two writes: without this, Nagle's algorithm and the
-            # client's delayed ACK add ~40 ms to every response.
+            # client's delayed ACK add tens of milliseconds to every response.
             disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:

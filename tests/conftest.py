@@ -4,10 +4,16 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+# Property tests run thoroughly in `make test`, and quickly in the edit-test loop (`make unit`).
+settings.register_profile("full", max_examples=300)
+settings.register_profile("quick", max_examples=40)
+settings.load_profile("full")
 
 LANGSMITH_ENV = (
     "LANGSMITH_API_KEY",

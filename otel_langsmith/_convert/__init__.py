@@ -167,7 +167,7 @@ def _convert(
 
     start_us, end_us = _times(start_ns, end_ns, metadata)
     explicit_order = identity.dotted_order is not None
-    # Positional: keywords cost a dataclass three times as long to make (0.6 us), once per span.
+    # Positional: a dataclass made with keywords costs several times as much, once per span.
     return PendingRun(
         context.span_id,  # span_id
         context.trace_id,  # otel_trace_id
@@ -225,9 +225,8 @@ def _plain_pending(
     project: str,
     resource: Resource | None,
 ) -> PendingRun:
-    """What :func:`_convert` makes of a plain span, without asking each convention in turn: a
-    quarter less work on the spans most applications have most of (63.7k -> 47.6k instructions
-    per HTTP span of ``benchmarks/spanmix.py``). ``tests/test_hot_path.py`` holds it to the long way."""
+    """What :func:`_convert` makes of a plain span, without asking each convention in turn: the
+    spans most applications have most of. ``tests/test_hot_path.py`` holds it to the long way."""
     trace_id, span_id = context.trace_id, context.span_id
     run_id, key = ids.derived_run_id(trace_id, span_id, root=parent is None)
     metadata = attributes
@@ -254,7 +253,7 @@ def _plain_pending(
 SpanFields = tuple[Any, Any, str, "int | None", "int | None", Status, "Resource | None"]
 _FIELDS = ("context", "parent", "name", "start_time", "end_time", "status", "resource")
 # ReadableSpan's fields are properties, each a Python-level call that CPython 3.11 does not
-# specialize: read one by one they were 7% of an HTTP span's conversion. A class that keeps them
+# specialize: read one by one they were a visible part of an HTTP span's conversion. A class that keeps them
 # as ReadableSpan does (the SDK's spans, exported or live) has the attributes underneath read in
 # one C call; any other class, its properties.
 _read_properties = attrgetter(*_FIELDS)
@@ -313,7 +312,7 @@ def _attributes(span: ReadableSpan) -> dict[str, Any]:
     """A plain copy of the span's attributes, which every lookup below is made on.
 
     ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a mapping proxy: copying
-    through both runs Python-level ``__iter__``/``__getitem__`` per key (2 us for 7 keys, the largest
+    through both runs Python-level ``__iter__``/``__getitem__`` per key (the largest
     cost of converting an HTTP span); the dict underneath copies in C. Anything else takes the
     public way.
     """

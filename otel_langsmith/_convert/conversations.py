@@ -23,8 +23,7 @@ from . import messages as msg
 from .values import json_or_text
 
 # Shorter texts are converted whole: finding where a text continues a kept one, and keeping it,
-# cost about what converting three or four messages does (measured in instructions per call on
-# benchmarks/bench_conversations.py's texts: 1 KiB saves 15% at five agent steps, 512 B no more).
+# costs about what converting three or four messages does (benchmarks/README.md has the figures).
 MIN_CHARS = 1024
 # A text is filed under its length and its last characters (less the closing bracket): its last
 # message, which tells conversations apart even when they all begin with the same long prompt.

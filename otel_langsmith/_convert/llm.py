@@ -1,7 +1,7 @@
-"""What an LLM call says, from whichever convention the instrumentation speaks (DESIGN.md D7).
+"""What an LLM call says, from whichever convention the instrumentation speaks (docs/conversion.md).
 
 Each source fills only what the ones before it left empty, in the priority order of
-``reference/attribute-mapping.md``: GenAI semantic conventions (current), OpenInference, the
+docs/conversion.md: GenAI semantic conventions (current), OpenInference, the
 flattened GenAI/Traceloop keys, GenAI events (span events or log records), Vercel AI. One
 convention per field, so that a span written in two dialects is not counted twice.
 """

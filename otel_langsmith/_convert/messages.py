@@ -2,7 +2,7 @@
 
 Sources: GenAI semantic-convention messages (``{role, parts: [...]}``), flattened indexed keys
 (``prefix.{i}.field``, used by OpenInference and older Traceloop), and event bodies. See
-``reference/attribute-mapping.md`` section 3.
+docs/conversion.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which LangSmith ``run_type`` a span becomes.
 
-Rules are tried in the priority order of ``reference/attribute-mapping.md`` section 2 and the first
+Rules are tried in the priority order given in docs/conversion.md and the first
 answer wins; the default is ``chain``. Each rule looks at one convention's keys.
 """
 

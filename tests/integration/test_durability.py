@@ -18,7 +18,7 @@ from helpers import run_child
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_langsmith import RetryPolicy
@@ -112,35 +112,6 @@ def test_a_file_taken_by_a_dead_process_is_given_back(tmp_path):
     os.rename(path, path.with_name(f"{path.name}.{int(dead.stdout)}.taken"))
     taken = spool.take()
     assert taken is not None and taken[1][0].run_id == "r"
-
-
-# Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_after_fork_the_child_exports_with_its_own_session(langsmith_receiver):
-    exporter = langsmith_receiver.exporter()
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("fork")
-    with tracer.start_as_current_span("parent-process"):
-        pass
-    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
-    assert exporter.force_flush()
-    memory.clear()
-    pid = os.fork()
-    if pid == 0:  # the child: export, then leave without running the parent's atexit hooks
-        code = 1
-        try:
-            with tracer.start_as_current_span("child-process"):
-                pass
-            exported = exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
-            code = 0 if exported and exporter.force_flush() else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert sorted(r["name"] for r in langsmith_receiver.runs.values()) == ["child-process", "parent-process"]
-    exporter.shutdown()
 
 
 def test_no_span_comes_from_the_exporters_own_requests(langsmith_receiver):

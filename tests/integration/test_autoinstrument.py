@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_langsmith import LangSmithSpanExporter
 
-APP = Path(__file__).parent.parent / "examples" / "instrumented_app.py"
+APP = Path(__file__).parents[2] / "examples" / "instrumented_app.py"
 
 
 def test_the_entry_point_names_the_exporter_class():

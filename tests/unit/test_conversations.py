@@ -35,7 +35,7 @@ TAIL = st.sampled_from(["", "]", ",]", "x", ", {", ", [1]] ", "]]", "}, {}]", '}
 OPENING = {"role": "user", "parts": [{"type": "text", "content": "x" * conversations.MIN_CHARS}]}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     st.lists(st.lists(MESSAGE, min_size=0, max_size=3), min_size=1, max_size=5), SEPARATOR, st.lists(TAIL, max_size=3)
 )

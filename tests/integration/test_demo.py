@@ -5,7 +5,7 @@ from pathlib import Path
 
 from helpers import run_child
 
-DEMO = Path(__file__).parent.parent / "examples" / "agent_demo.py"
+DEMO = Path(__file__).parents[2] / "examples" / "agent_demo.py"
 
 
 def test_the_demo_prints_the_run_tree_from_the_local_receiver():

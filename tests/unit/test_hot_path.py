@@ -17,7 +17,7 @@ from otel_langsmith._convert import keys, llm, messages, run_type, span_to_pendi
 KEY = st.text(alphabet="abc._0123456789", min_size=1, max_size=30)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(KEY, max_size=12, unique=True), KEY)
 def test_a_key_set_holds_every_key_and_the_prefixes_conventions_are_recognised_by(names, probe):
     key_set = keys.present(tuple(names))
@@ -237,7 +237,7 @@ def test_each_convention_key_on_an_http_span_converts_as_the_long_way(key, value
     _assert_converted_alike({"http.request.method": "GET", "server.port": 443, key: value})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     st.dictionaries(st.sampled_from(_PLAIN_KEYS), _VALUES, max_size=4),
     st.one_of(st.none(), st.tuples(st.sampled_from(_CONVENTION_KEYS), _VALUES)),

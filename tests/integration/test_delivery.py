@@ -6,7 +6,6 @@ from __future__ import annotations
 import email.utils
 import itertools
 import logging
-import threading
 import time
 
 import pytest

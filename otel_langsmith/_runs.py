@@ -1,0 +1,167 @@
+"""Spans to encoded runs: convert, place, encode. A failure at any stage costs one span's content at
+most, never its neighbours: the run goes with its name, place and times, the failure named in it.
+
+Two ways to be placed: a span handed over when it ended waits in the assembler for its parent
+(the exporter); a span seen when it started has its place already (the processor, ``live``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from . import _wire as wire
+from ._assembly import Assembler
+from ._convert import SpanConverter, minimal_pending
+from ._convert.redact import Redaction
+from ._live import LiveSpans, OpenSpan
+from ._logs import STORE
+from ._placement import fill, place
+from ._settings import Settings
+from ._stats import Counters
+from ._throttle import Throttled
+
+logger = logging.getLogger(__name__)
+
+Encoded = list[wire.EncodedRun]
+
+
+class Runs:
+    """Thread-safe, but for :meth:`of_ended`, which one caller at a time may run (posts and patches
+    of a run must meet once)."""
+
+    def __init__(self, settings: Settings, *, counters: Counters, clock: Callable[[], float], name: str) -> None:
+        self._settings = settings
+        self._counts = counters
+        self._clock = clock
+        self._name = name
+        self.convert = SpanConverter(
+            project=settings.project,
+            redaction=Redaction(
+                settings.hide_inputs, settings.hide_outputs, settings.process_inputs, settings.process_outputs
+            ),
+            logs=STORE.take,
+        )
+        self.fresh_state()
+
+    def fresh_state(self) -> None:
+        settings = self._settings
+        self.assembler = Assembler(
+            max_wait=settings.parent_wait, max_spans=settings.max_pending_spans, max_bytes=settings.max_pending_bytes
+        )
+        self.live = LiveSpans(project=settings.project, ttl=settings.open_span_ttl)
+        self._problems = Throttled(logger, logging.ERROR, clock=self._clock)
+
+    # -- the exporter's spans: placed when their parent has arrived ---------------------------------
+
+    def of_exported(self, spans: Sequence[ReadableSpan]) -> Encoded:
+        now = self._clock()
+        pendings = [pending for pending in map(self.convert, spans) if pending is not None]
+        ready = self.assembler.add(pendings, now=now)
+        ready += self.assembler.expire(now=now)
+        return self._encode(ready, "post")
+
+    def of_expired(self) -> Encoded:
+        """Spans whose parent did not arrive within ``parent_wait``, as roots."""
+        return self._encode(self.assembler.expire(now=self._clock()), "post")
+
+    def of_waiting(self, reason: str) -> Encoded:
+        """Every span still waiting for its parent, as roots."""
+        return self._encode(self.assembler.drain(reason), "post")
+
+    # -- the processor's spans: placed when they started --------------------------------------------
+
+    def of_ended(self, ended: Sequence[tuple[ReadableSpan, OpenSpan | None]], live: Sequence[OpenSpan]) -> Encoded:
+        """Ended spans, and open ones to post as in progress. A run that ended after it was posted
+        is a patch; a post and a patch of one run that meet here are one post (LangSmith bills
+        each operation)."""
+        posts: dict[str, dict[str, Any]] = {}
+        patches: dict[str, dict[str, Any]] = {}
+        for open_span in live:
+            run = self._run_of(open_span.span, open_span)
+            if run is not None:
+                posts[run["id"]] = run
+        for span, entry in ended:
+            run = self._run_of(span, entry)
+            if run is None:
+                continue
+            if entry is not None and entry.posted and run["id"] not in posts:
+                patches[run["id"]] = run
+            else:
+                posts[run["id"]] = {**posts.get(run["id"], {}), **run}
+        return self._encode(list(posts.values()), "post") + self._encode(list(patches.values()), "patch")
+
+    def _run_of(self, span: ReadableSpan, entry: OpenSpan | None) -> dict[str, Any] | None:
+        pending = self.convert(span)
+        if pending is None:
+            return None
+        if entry is None:
+            # Started before this processor was installed: its place is unknown, so it is a root.
+            placed = place(
+                pending.run_id,
+                pending.start_us,
+                None,
+                session_name=pending.run.get("session_name"),
+                session_id=pending.run.get("session_id"),
+                project_explicit=pending.project_explicit,
+                resource=pending.resource,
+            )
+            parent = None
+        else:
+            placed, parent = entry.placed, entry.parent
+        pending.run_id = placed.run_id
+        try:
+            fill(pending, placed, parent)
+        except Exception as exc:
+            self._problem("place", span.name, exc)
+            pending = minimal_pending(span, project=self._settings.project, problem=f"{type(exc).__name__}: {exc}")
+            pending.run_id = placed.run_id
+            fill(pending, placed, parent)
+        return pending.run
+
+    # -- encoding -------------------------------------------------------------------------------------
+
+    def _encode(self, runs: list[dict[str, Any]], operation: str) -> Encoded:
+        encoded = []
+        for run in runs:
+            try:
+                encoded.append(wire.encode_run(run, operation=operation))
+            except Exception as exc:
+                self._problem("encode", run.get("name"), exc)
+                try:
+                    encoded.append(wire.encode_run(_stripped(run, exc), operation=operation))
+                except Exception:
+                    self._counts.drop("encoding", 1)
+        return encoded
+
+    def _problem(self, stage: str, name: object, exc: Exception) -> None:
+        self._counts.add("conversion_errors")
+        self._problems.report(
+            1,
+            "%s could not %s run %r (%s: %s); sent with its name, place and times only",
+            self._name,
+            stage,
+            name,
+            type(exc).__name__,
+            exc,
+        )
+
+
+_IDENTITY = frozenset(
+    {"id", "trace_id", "parent_run_id", "dotted_order", "name", "run_type", "start_time", "end_time"}
+    | {"session_name", "session_id"}
+)
+
+
+def _stripped(run: dict[str, Any], problem: Exception) -> dict[str, Any]:
+    """A run reduced to its identity, place and times, the problem named in its metadata."""
+    kept: dict[str, Any] = {
+        key: value for key, value in run.items() if key in _IDENTITY and (value is None or isinstance(value, str))
+    }
+    kept.setdefault("name", "unnamed span")
+    kept.setdefault("run_type", "chain")
+    kept["extra"] = {"metadata": {"otel_langsmith_error": f"could not be encoded: {type(problem).__name__}"}}
+    return kept

@@ -1,0 +1,10 @@
+"""Everything here is an integration test: child processes, forks, real instrumentations, real time."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.integration)

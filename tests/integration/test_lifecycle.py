@@ -1,0 +1,173 @@
+"""The pipeline's lifecycle: fork, and the timeouts of the processor and the assembler, seen on a
+clock the test moves (no test here waits for a timeout to pass)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from helpers import FakeClock, front_with_clock
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor
+from otel_langsmith import _ids as ids
+
+# Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
+fork_warning = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
+FLUSH = 0.5
+
+
+@fork_warning
+def test_a_processor_made_before_fork_serves_the_child_and_the_parent(langsmith_receiver):
+    provider = TracerProvider()
+    processor = LangSmithSpanProcessor(
+        endpoint=langsmith_receiver.url, api_key=langsmith_receiver.api_key, flush_interval=FLUSH
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("fork")
+    with tracer.start_as_current_span("before-fork"):
+        pass
+    assert processor.force_flush()
+    pid = os.fork()
+    if pid == 0:  # the child: trace, give it two flush intervals, leave without flushing or shutting down
+        try:
+            with tracer.start_as_current_span("in-child"):
+                with tracer.start_as_current_span("child-step"):
+                    pass
+            time.sleep(2 * FLUSH + 0.2)
+        finally:
+            os._exit(0)
+    with tracer.start_as_current_span("parent-after-fork"):
+        pass
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    names = {run["name"] for run in langsmith_receiver.runs.values()}
+    assert {"before-fork", "in-child", "child-step"} <= names  # the child's, sent by its own threads
+    assert langsmith_receiver.wait_for_runs(4, timeout=2 * FLUSH + 1)  # and the parent's keep flowing
+    assert "parent-after-fork" in {run["name"] for run in langsmith_receiver.runs.values()}
+    assert langsmith_receiver.duplicate_posts == 0 and langsmith_receiver.problems() == []
+    provider.shutdown()
+
+
+@fork_warning
+def test_an_exporter_made_before_fork_serves_the_child(langsmith_receiver):
+    exporter = langsmith_receiver.exporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
+    tracer = provider.get_tracer("fork")
+    with tracer.start_as_current_span("parent-process"):
+        pass
+    provider.force_flush()
+    assert exporter.force_flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            with tracer.start_as_current_span("child-process"):
+                pass
+            provider.force_flush()
+            code = 0 if exporter.force_flush() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sorted(r["name"] for r in langsmith_receiver.runs.values()) == ["child-process", "parent-process"]
+    provider.shutdown()
+
+
+def test_a_long_span_is_posted_live_then_patched(langsmith_receiver):
+    clock = FakeClock()
+    processor = front_with_clock(
+        LangSmithSpanProcessor,
+        clock,
+        endpoint=langsmith_receiver.url,
+        api_key=langsmith_receiver.api_key,
+        flush_interval=3600,  # the test ticks instead of the worker
+        live_after=5,
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("live")
+    with tracer.start_as_current_span("long-task", attributes={"input.value": "start"}) as span:
+        run_id = ids.root_run_id(span.get_span_context().trace_id)
+        clock.advance(4.9)
+        processor._pipeline.tick()
+        assert processor.force_flush() and run_id not in langsmith_receiver.runs  # not yet live
+        clock.advance(0.2)
+        processor._pipeline.tick()
+        assert processor.force_flush()
+        run = langsmith_receiver.runs[run_id]
+        assert "end_time" not in run and run["inputs"] == {"input": "start"}  # in progress
+        span.set_attribute("output.value", "finished")
+    assert processor.force_flush()
+    run = langsmith_receiver.runs[run_id]
+    assert run["outputs"] == {"output": "finished"} and "end_time" in run
+    assert langsmith_receiver.operations(run_id) == ["post", "patch"]
+    assert langsmith_receiver.rejected == []
+    provider.shutdown()
+
+
+def test_a_span_open_past_its_ttl_is_forgotten_and_one_open_at_shutdown_is_posted(langsmith_receiver, caplog):
+    clock = FakeClock()
+    processor = front_with_clock(
+        LangSmithSpanProcessor,
+        clock,
+        endpoint=langsmith_receiver.url,
+        api_key=langsmith_receiver.api_key,
+        flush_interval=3600,
+        live_after=60,
+        open_span_ttl=120,
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("ttl")
+    forgotten = tracer.start_span("never-ends")
+    clock.advance(121)
+    processor._pipeline.tick()
+    assert processor.stats().evicted == 1 and "has been open for more than 120 s" in caplog.text
+    still_open = tracer.start_span("open-at-shutdown")
+    provider.shutdown()
+    runs = {r["name"]: r for r in langsmith_receiver.runs.values()}
+    assert "end_time" not in runs["open-at-shutdown"]  # in progress, not lost
+    assert "never-ends" not in runs
+    forgotten.end()
+    still_open.end()
+
+
+def test_a_span_whose_parent_never_ends_is_sent_at_the_wait_limit(langsmith_receiver, caplog):
+    clock = FakeClock()
+    exporter = front_with_clock(
+        LangSmithSpanExporter,
+        clock,
+        endpoint=langsmith_receiver.url,
+        api_key=langsmith_receiver.api_key,
+        parent_wait=300,
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50))
+    tracer = provider.get_tracer("never-ends")
+    parent = tracer.start_span("parent-that-never-ends")
+    with tracer.start_as_current_span("child", context=trace.set_span_in_context(parent)):
+        with tracer.start_as_current_span("grandchild"):
+            pass
+    provider.force_flush()
+    clock.advance(299)
+    exporter._pipeline.tick()
+    assert exporter.force_flush() and exporter.stats().waiting == 2  # still within its wait
+    clock.advance(2)
+    exporter._pipeline.tick()
+    assert exporter.force_flush() and exporter.stats().waiting == 0
+    (root,) = langsmith_receiver.roots()
+    assert root["name"] == "child"
+    assert root["extra"]["metadata"]["OTEL_PARENT_SPAN_ID"] == ids.span_hex(parent.get_span_context().span_id)
+    assert root["extra"]["metadata"]["OTEL_PARENT_MISSING"] == "timeout"
+    assert [c["name"] for c in langsmith_receiver.children(root["id"])] == ["grandchild"]
+    assert exporter.stats().released_as_root == {"timeout": 1}
+    assert "not seen (timeout)" in caplog.text
+    assert langsmith_receiver.rejected == []
+    provider.shutdown()
+    parent.end()
