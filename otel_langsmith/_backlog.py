@@ -36,6 +36,103 @@ logger = logging.getLogger(__name__)
 _SPILL_RUNS = 100
 
 
+class Store:
+    """Where undelivered runs wait: the memory queue (bounded in bytes), or the spool. Thread-safe.
+
+    What a bound drops is counted by reason and logged in aggregate."""
+
+    def __init__(self, *, max_bytes: int, spool: Spool | None, counters: Counters, clock: Callable[[], float]) -> None:
+        self._max_bytes = max_bytes
+        self.spool = spool
+        self._counts = counters
+        self.queue = RunQueue(max_bytes)
+        self._drops = Throttled(logger, logging.ERROR, clock=clock)
+        self._spool_errors = Throttled(logger, logging.ERROR, clock=clock)
+        self._kept_aside = Throttled(logger, logging.WARNING, clock=clock)
+
+    def waiting(self) -> bool:
+        """Anything to send, in memory or in the spool (another process's files too)."""
+        return bool(len(self.queue)) or (self.spool is not None and self.spool.pending() > 0)
+
+    def add(self, runs: Sequence[EncodedRun], *, on_disk: bool = False, front: bool = False) -> None:
+        """Keep runs: on disk when asked and there is a spool, else in memory (compacted when they
+        will wait; at the front when they are the oldest)."""
+        if on_disk:
+            if self.write_spool(runs):
+                return
+            runs = compact(runs)
+        dropped = self.queue.add(runs, front=front)
+        if dropped:
+            self._counts.drop("queue_full", dropped)
+            self._drops.report(
+                dropped,
+                "LangSmith queue is full (max_queue_bytes=%d): dropped the oldest %d run(s)",
+                self._max_bytes,
+                dropped,
+            )
+
+    def write_spool(self, runs: Sequence[EncodedRun]) -> bool:
+        spool = self.spool
+        if spool is None:
+            return False
+        try:
+            dropped = spool.write(runs)
+        except SpoolRefused as exc:
+            logger.error("%s; keeping undelivered runs in memory only", exc)
+            self.spool = None
+            return False
+        except OSError as exc:
+            self._spool_errors.report(
+                len(runs), "Could not write to the spool %s (%s); keeping the runs in memory", spool.directory, exc
+            )
+            return False
+        self._counts.add("runs_spooled", len(runs))
+        if dropped:
+            self._counts.drop("spool_full", dropped)
+            self._drops.report(
+                dropped, "LangSmith spool %s is full: dropped its oldest %d run(s)", spool.directory, dropped
+            )
+        return True
+
+    def take(self, max_runs: int, max_bytes: int) -> tuple[list[EncodedRun], Path | None] | None:
+        """The oldest batch, from memory, then from the spool (with the file it was claimed from)."""
+        batch = self.queue.take(max_runs, max_bytes)
+        if batch:
+            return batch, None
+        if self.spool is not None:
+            taken = self.spool.take()
+            if taken is not None:
+                claim, runs = taken
+                return runs, claim
+        return None
+
+    def spill(self) -> None:
+        """The memory queue to the spool: those runs will wait, and on disk a killed process does
+        not lose them."""
+        if self.spool is None or not len(self.queue):
+            return
+        waiting = self.queue.take_all()
+        for start in range(0, len(waiting), _SPILL_RUNS):
+            if not self.write_spool(waiting[start : start + _SPILL_RUNS]):
+                self.add(compact(waiting[start:]), front=True)
+                return
+
+    def keep_aside(self, runs: list[EncodedRun], reason: str) -> None:
+        """Runs these settings cannot deliver: in the spool, for a corrected configuration, or lost."""
+        if self.write_spool(runs):
+            self._kept_aside.report(
+                len(runs), "Kept %d run(s) in the spool until the configuration is corrected (%s)", len(runs), reason
+            )
+            return
+        self._counts.drop(reason, len(runs))
+
+    def park(self) -> None:
+        """At shutdown: what memory holds to the spool, or counted lost."""
+        rest = self.queue.take_all()
+        if rest and not self.write_spool(rest):
+            self._counts.drop("shutdown", len(rest))
+
+
 class Backlog:
     """Thread-safe. ``clock`` (``time.monotonic`` but in tests) schedules the attempts; requests
     and flushes run on real time."""
@@ -59,7 +156,7 @@ class Backlog:
         self._fresh_state()
 
     def _fresh_state(self) -> None:
-        self._queue = RunQueue(self._max_bytes)
+        self._store = Store(max_bytes=self._max_bytes, spool=self._spool, counters=self._counts, clock=self._clock)
         # Guards the schedule below and wakes the drainer.
         self._wake = threading.Condition(threading.Lock())
         # Held while a batch is in flight: one sender at a time, so a flush that finds nothing
@@ -71,9 +168,6 @@ class Backlog:
         self._down = False
         self._failures = 0
         self._retry_at = 0.0
-        self._drops = Throttled(logger, logging.ERROR, clock=self._clock)
-        self._spool_errors = Throttled(logger, logging.ERROR, clock=self._clock)
-        self._kept_aside = Throttled(logger, logging.WARNING, clock=self._clock)
 
     def reset_after_fork(self) -> None:
         """The parent keeps what it queued; the child starts empty, without threads."""
@@ -81,66 +175,24 @@ class Backlog:
 
     @property
     def queued_runs(self) -> int:
-        return len(self._queue)
+        return len(self._store.queue)
 
     # -- putting runs in ----------------------------------------------------------------------------
 
     def put(self, runs: Sequence[EncodedRun]) -> None:
-        """Queue runs for sending; returns at once."""
-        if not runs:
-            return
-        if self._down:
-            # They will wait: on disk when there is a spool, else compacted in memory.
-            if self._write_spool(runs):
-                return
-            runs = compact(runs)
-        self._enqueue(runs)
-
-    def _enqueue(self, runs: Sequence[EncodedRun], *, front: bool = False) -> None:
-        dropped = self._queue.add(runs, front=front)
-        with self._wake:
-            self._start_drainer()
-            self._wake.notify_all()
-        if dropped:
-            self._counts.drop("queue_full", dropped)
-            self._drops.report(
-                dropped,
-                "LangSmith queue is full (max_queue_bytes=%d): dropped the oldest %d run(s)",
-                self._max_bytes,
-                dropped,
-            )
-
-    def _write_spool(self, runs: Sequence[EncodedRun]) -> bool:
-        spool = self._spool
-        if spool is None:
-            return False
-        try:
-            dropped = spool.write(runs)
-        except SpoolRefused as exc:
-            logger.error("%s; keeping undelivered runs in memory only", exc)
-            self._spool = None
-            return False
-        except OSError as exc:
-            self._spool_errors.report(
-                len(runs), "Could not write to the spool %s (%s); keeping the runs in memory", spool.directory, exc
-            )
-            return False
-        self._counts.add("runs_spooled", len(runs))
-        if dropped:
-            self._counts.drop("spool_full", dropped)
-            self._drops.report(
-                dropped, "LangSmith spool %s is full: dropped its oldest %d run(s)", spool.directory, dropped
-            )
-        with self._wake:
-            self._start_drainer()
-        return True
+        """Queue runs for sending; returns at once. While LangSmith is known to be down they
+        will wait, so they go to the spool when there is one."""
+        if runs:
+            self._store.add(runs, on_disk=self._down)
+            self.start()
 
     # -- the drainer --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the drainer now (it sends what the spool holds from earlier processes)."""
+        """Start the drainer if it is not running, and wake it."""
         with self._wake:
             self._start_drainer()
+            self._wake.notify_all()
 
     def _start_drainer(self) -> None:
         # The condition's lock is held.
@@ -166,10 +218,10 @@ class Backlog:
             while not self._closing:
                 wait = self._retry_at - self._clock()
                 if wait <= 0:
-                    if len(self._queue) or (self._spool is not None and self._spool.pending()):
+                    if self._store.waiting():
                         return True
                     # The spool is shared with other processes: look at it again now and then.
-                    wait = self._policy.max_backoff if self._spool is not None else math.inf
+                    wait = self._policy.max_backoff if self._store.spool is not None else math.inf
                 self._wake.wait(None if wait == math.inf else wait)
             return False
 
@@ -179,13 +231,13 @@ class Backlog:
         if not self._send_lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
             return False
         try:
-            if not len(self._queue) and (self._spool is None or not self._spool.pending()):
+            if not self._store.waiting():
                 return None
             info = self._sender.server_info(deadline=deadline)
             if info is None:
                 self._failed(self._policy.delay(self._failures))
                 return False
-            taken = self._take(info.size_limit, info.size_limit_bytes)
+            taken = self._store.take(info.size_limit, info.size_limit_bytes)
             if taken is None:
                 return None
             batch, claim = taken
@@ -199,65 +251,34 @@ class Backlog:
         finally:
             self._send_lock.release()
 
-    def _take(self, max_runs: int, max_bytes: int) -> tuple[list[EncodedRun], Path | None] | None:
-        batch = self._queue.take(max_runs, max_bytes)
-        if batch:
-            return batch, None
-        if self._spool is not None:
-            taken = self._spool.take()
-            if taken is not None:
-                claim, runs = taken
-                return runs, claim
-        return None
-
     def _settle(self, batch: list[EncodedRun], claim: Path | None, outcome: Outcome) -> None:
+        spool = self._store.spool
         if outcome.retry:
-            if claim is not None and len(outcome.retry) == len(batch):
-                assert self._spool is not None
-                self._spool.give_back(claim)  # the file as it was: nothing of it went through
+            if claim is not None and spool is not None and len(outcome.retry) == len(batch):
+                spool.give_back(claim)  # the file as it was: nothing of it went through
                 claim = None
-            elif not self._write_spool(outcome.retry):
-                self._enqueue(compact(outcome.retry), front=True)  # the oldest, sent first again
+            else:
+                self._store.add(outcome.retry, on_disk=True, front=True)  # the oldest, sent first again
             self._failed(outcome.wait)
         elif not outcome.kept:
             self._recovered()
         if outcome.kept:
-            self._keep_aside(outcome.kept, outcome.reason)
+            self._store.keep_aside(outcome.kept, outcome.reason)
             self._failed(self._policy.delay(self._failures))  # a wrong key is no reason to spin
-        if claim is not None:
-            assert self._spool is not None
-            self._spool.done(claim)
-
-    def _keep_aside(self, runs: list[EncodedRun], reason: str) -> None:
-        """Runs these settings cannot deliver: in the spool, for a corrected configuration, or lost."""
-        if self._write_spool(runs):
-            self._kept_aside.report(
-                len(runs), "Kept %d run(s) in the spool until the configuration is corrected (%s)", len(runs), reason
-            )
-            return
-        self._counts.drop(reason, len(runs))
+        if claim is not None and spool is not None:
+            spool.done(claim)
 
     def _failed(self, wait: float) -> None:
         with self._wake:
             if not self._down:
                 logger.warning(
                     "LangSmith did not take the last batch; keeping undelivered runs (%s), trying again with backoff",
-                    "in the spool" if self._spool is not None else "in memory",
+                    "in the spool" if self._store.spool is not None else "in memory",
                 )
             self._down = True
             self._failures += 1
             self._retry_at = self._clock() + wait
-        if self._spool is not None and len(self._queue):
-            self._spill()
-
-    def _spill(self) -> None:
-        """The memory queue to the spool: those runs will wait too, and on disk a killed process
-        does not lose them."""
-        waiting = self._queue.take_all()
-        for start in range(0, len(waiting), _SPILL_RUNS):
-            if not self._write_spool(waiting[start : start + _SPILL_RUNS]):
-                self._enqueue(compact(waiting[start:]), front=True)
-                return
+        self._store.spill()
 
     def _recovered(self) -> None:
         with self._wake:
@@ -276,7 +297,7 @@ class Backlog:
                 break
             if result is False:
                 return False
-        return not len(self._queue) and (self._spool is None or self._spool.pending() == 0)
+        return not self._store.waiting()
 
     def close(self, timeout: float, *, grace: float) -> None:
         """Stop the drainer, try the endpoint once more, then spool the rest or count it lost.
@@ -293,9 +314,7 @@ class Backlog:
             if drainer.is_alive():
                 self._sender.cut_short()
                 drainer.join(max(0.0, min(deadline - time.monotonic(), 1.0)))
-        while len(self._queue) and time.monotonic() < deadline:
+        while len(self._store.queue) and time.monotonic() < deadline:
             if self._attempt(min(deadline, time.monotonic() + grace)) is not True:
                 break
-        rest = self._queue.take_all()
-        if rest and not self._write_spool(rest):
-            self._counts.drop("shutdown", len(rest))
+        self._store.park()

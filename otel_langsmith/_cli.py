@@ -85,7 +85,8 @@ def _settings(report: _Report) -> Settings:
 
 def _show(settings: Settings, report: _Report) -> None:
     for name, shown, option in settings.described():
-        source = next((variable for variable in option.env if os.environ.get(variable, "").strip()), None)
+        variables = option.variables(name)
+        source = next((variable for variable in variables if os.environ.get(variable, "").strip()), None)
         if source is not None:
             report.say("info", f"{name} = {shown} (from {source})")
     report.say("info", "Every other setting has its default")

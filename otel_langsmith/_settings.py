@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://api.smith.langchain.com"
 COMPRESSIONS = ("auto", "zstd", "gzip", "none")
-_OWN = "OTEL_EXPORTER_LANGSMITH_"
 
 
 # -- parsing what the environment says ------------------------------------------------------------
@@ -104,21 +103,28 @@ def _compression(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """How a setting is read: from these variables (the first set wins), parsed so."""
+    """How a setting is read: from which variables, parsed so."""
 
     doc: str
-    env: tuple[str, ...] = ()
+    #: None: an argument only (objects: hooks, a policy, a session).
     parse: Callable[[str], Any] | None = None
+    #: Read from LangSmith's own ``LANGSMITH_<this>`` (then ``LANGCHAIN_<this>``); by default from
+    #: this package's ``OTEL_EXPORTER_LANGSMITH_<FIELD NAME>``.
+    langsmith: str | None = None
     #: Shown as ``<set>``/``<unset>``: never printed, logged or sent anywhere but the endpoint.
     secret: bool = False
 
+    def variables(self, name: str) -> tuple[str, ...]:
+        """The variables a setting called ``name`` is read from, the first set winning."""
+        if self.parse is None:
+            return ()
+        if self.langsmith is not None:
+            return (f"LANGSMITH_{self.langsmith}", f"LANGCHAIN_{self.langsmith}")
+        return (f"OTEL_EXPORTER_LANGSMITH_{name.upper()}",)
 
-def _option(default: Any, doc: str, *, env: tuple[str, ...] = (), parse: Any = None, secret: bool = False) -> Any:
-    return field(default=default, metadata={"option": Option(doc, env, parse, secret)})
 
-
-def _langsmith(name: str) -> tuple[str, ...]:
-    return (f"LANGSMITH_{name}", f"LANGCHAIN_{name}")
+def _option(default: Any, parse: Any, doc: str, *, langsmith: str | None = None, secret: bool = False) -> Any:
+    return field(default=default, metadata={"option": Option(doc, parse, langsmith, secret)})
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,90 +135,52 @@ class Settings:
     'demo'
     """
 
-    api_key: str | None = _option(None, "LangSmith API key", env=_langsmith("API_KEY"), parse=_text, secret=True)
+    api_key: str | None = _option(None, _text, "LangSmith API key", langsmith="API_KEY", secret=True)
     endpoint: str = _option(
-        DEFAULT_ENDPOINT,
-        "API base URL; self-hosted: `https://host/api/v1`",
-        env=_langsmith("ENDPOINT"),
-        parse=_endpoint,
+        DEFAULT_ENDPOINT, _endpoint, "API base URL; self-hosted: `https://host/api/v1`", langsmith="ENDPOINT"
     )
-    project: str = _option(
-        "default", "project of the runs whose spans name none", env=_langsmith("PROJECT"), parse=_text
-    )
+    project: str = _option("default", _text, "project of the runs whose spans name none", langsmith="PROJECT")
     workspace_id: str | None = _option(
-        None, "sent as `X-Tenant-Id` (organization-scoped keys)", env=_langsmith("WORKSPACE_ID"), parse=_text
+        None, _text, "sent as `X-Tenant-Id` (organization-scoped keys)", langsmith="WORKSPACE_ID"
     )
-    timeout: float = _option(
-        10.0, "seconds one HTTP request may take, start to end", env=(f"{_OWN}TIMEOUT",), parse=_positive_float
-    )
+    timeout: float = _option(10.0, _positive_float, "seconds one HTTP request may take, start to end")
     shutdown_grace: float = _option(
         3.0,
+        _non_negative_float,
         "seconds an unresponsive endpoint is given at shutdown before the rest is spooled or counted lost",
-        env=(f"{_OWN}SHUTDOWN_GRACE",),
-        parse=_non_negative_float,
     )
     compression: str = _option(
-        "auto",
-        "`auto` (zstd when the server advertises it), `zstd`, `gzip` or `none`",
-        env=(f"{_OWN}COMPRESSION",),
-        parse=_compression,
+        "auto", _compression, "`auto` (zstd when the server advertises it), `zstd`, `gzip` or `none`"
     )
     max_queue_bytes: int = _option(
-        128 << 20,
-        "bytes of undelivered runs kept in memory; the oldest are dropped beyond it",
-        env=(f"{_OWN}MAX_QUEUE_BYTES",),
-        parse=_positive_int,
+        128 << 20, _positive_int, "bytes of undelivered runs kept in memory; the oldest are dropped beyond it"
     )
     spool_dir: str | None = _option(
-        None,
-        "directory where undelivered runs survive a restart (created 0700, files 0600)",
-        env=(f"{_OWN}SPOOL_DIR",),
-        parse=_text,
+        None, _text, "directory where undelivered runs survive a restart (created 0700, files 0600)"
     )
-    spool_max_bytes: int = _option(
-        512 << 20, "bytes the spool directory may hold", env=(f"{_OWN}SPOOL_MAX_BYTES",), parse=_positive_int
-    )
+    spool_max_bytes: int = _option(512 << 20, _positive_int, "bytes the spool directory may hold")
     parent_wait: float = _option(
-        300.0,
-        "exporter: seconds a span waits for its parent before it is sent as a root",
-        env=(f"{_OWN}PARENT_WAIT",),
-        parse=_non_negative_float,
+        300.0, _non_negative_float, "exporter: seconds a span waits for its parent before it is sent as a root"
     )
-    max_pending_spans: int = _option(
-        20_000,
-        "exporter: spans that may wait for their parents at once",
-        env=(f"{_OWN}MAX_PENDING_SPANS",),
-        parse=_positive_int,
-    )
+    max_pending_spans: int = _option(20_000, _positive_int, "exporter: spans that may wait for their parents at once")
     max_pending_bytes: int = _option(
-        64 << 20,
-        "exporter: bytes the spans waiting for their parents may hold",
-        env=(f"{_OWN}MAX_PENDING_BYTES",),
-        parse=_positive_int,
+        64 << 20, _positive_int, "exporter: bytes the spans waiting for their parents may hold"
     )
-    flush_interval: float = _option(
-        1.0, "processor: seconds between sends of ended spans", env=(f"{_OWN}FLUSH_INTERVAL",), parse=_positive_float
-    )
+    flush_interval: float = _option(1.0, _positive_float, "processor: seconds between sends of ended spans")
     live_after: float = _option(
-        5.0,
-        "processor: a span open this long (seconds) is posted as in progress",
-        env=(f"{_OWN}LIVE_AFTER",),
-        parse=_non_negative_float,
+        5.0, _non_negative_float, "processor: a span open this long (seconds) is posted as in progress"
     )
     open_span_ttl: float = _option(
-        3600.0,
-        "processor: a span open this long (seconds) is forgotten, with a log line",
-        env=(f"{_OWN}OPEN_SPAN_TTL",),
-        parse=_positive_float,
+        3600.0, _positive_float, "processor: a span open this long (seconds) is forgotten, with a log line"
     )
-    hide_inputs: bool = _option(False, "send `{}` as every run's inputs", env=_langsmith("HIDE_INPUTS"), parse=_flag)
-    hide_outputs: bool = _option(False, "send `{}` as every run's outputs", env=_langsmith("HIDE_OUTPUTS"), parse=_flag)
+    hide_inputs: bool = _option(False, _flag, "send `{}` as every run's inputs", langsmith="HIDE_INPUTS")
+    hide_outputs: bool = _option(False, _flag, "send `{}` as every run's outputs", langsmith="HIDE_OUTPUTS")
     process_inputs: Hook | None = _option(
-        None, "a function `inputs -> inputs` (None drops them); one that raises hides them"
+        None, None, "a function `inputs -> inputs` (None drops them); one that raises hides them"
     )
-    process_outputs: Hook | None = _option(None, "the same for outputs")
-    retry_policy: RetryPolicy = _option(RetryPolicy(), "backoff between attempts (`otel_langsmith.RetryPolicy`)")
-    session: requests.Session | None = _option(None, "a `requests.Session` to send with (proxies, TLS)")
+    process_outputs: Hook | None = _option(None, None, "the same for outputs")
+    retry_policy: RetryPolicy = _option(RetryPolicy(), None, "backoff between attempts (`otel_langsmith.RetryPolicy`)")
+    session: requests.Session | None = _option(None, None, "a `requests.Session` to send with (proxies, TLS)")
 
     @classmethod
     def resolve(cls, *, environ: Mapping[str, str] | None = None, **arguments: Any) -> Settings:
@@ -314,7 +282,7 @@ def _resolve(declared: dataclasses.Field[Any], argument: Any, env: Mapping[str, 
         except ValueError as exc:
             logger.warning("Invalid value for the %s argument (%s); using the default", declared.name, exc)
             return _DEFAULT
-    for variable in option.env:
+    for variable in option.variables(declared.name):
         raw = env.get(variable)
         if raw is None or raw.strip() == "":
             continue
@@ -349,7 +317,7 @@ def settings_table() -> str:
     rows = ["| argument | environment | default | meaning |", "|---|---|---|---|"]
     for declared in dataclasses.fields(Settings):
         option: Option = declared.metadata["option"]
-        env = " / ".join(f"`{name}`" for name in option.env) or "(argument only)"
+        env = " / ".join(f"`{name}`" for name in option.variables(declared.name)) or "(argument only)"
         default = declared.default
         if default is None:
             shown = "none"

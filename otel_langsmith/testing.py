@@ -340,69 +340,8 @@ class LangSmithReceiver:
 
     def start(self) -> LangSmithReceiver:
         """Start serving; after a :meth:`stop`, on the same port again (an endpoint coming back)."""
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without this, Nagle's algorithm and the
-            # client's delayed ACK add tens of milliseconds to every response.
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: tests read the receiver's records instead."""
-
-            def do_GET(self) -> None:
-                route = self.path.split("?", 1)[0].rstrip("/")
-                reply: Any
-                if route.endswith("/info") and receiver.info_body is not None:
-                    status, reply = 200, receiver.info_body
-                elif route.endswith("/sessions"):
-                    # Read-only and authenticated: what ``otel-langsmith doctor`` checks a key with.
-                    if self.headers.get("x-api-key") == receiver.api_key:
-                        status, reply = 200, []
-                    else:
-                        status, reply = 401, {"error": "Unauthorized"}
-                else:
-                    status, reply = 404, {"error": "Not Found"}
-                receiver._record("GET", self.path, status, dict(self.headers.items()), 0, 0)
-                self._reply(status, reply)
-
-            def do_POST(self) -> None:
-                arrived = time.monotonic()
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                headers = dict(self.headers.items())
-                with receiver._lock:
-                    fault = receiver.faults.popleft() if receiver.faults else None
-                if fault is not None and (fault.drop_connection or fault.status is not None):
-                    status = 0 if fault.drop_connection else fault.status or 0
-                    receiver._record("POST", self.path, status, headers, 0, len(body), fault.message, arrived)
-                    time.sleep(fault.delay)
-                    if fault.drop_connection:
-                        self.close_connection = True
-                        return
-                    extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                    self._reply(status, {"error": fault.message}, extra)
-                    return
-                if fault is not None:
-                    time.sleep(fault.delay)
-                status, reply = receiver._handle_post(self.path, headers, body, arrived)
-                self._reply(status, reply)
-
-            def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                try:
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up waiting (a slow-response fault): nothing to answer
-
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        server.receiver = self  # type: ignore[attr-defined]
         self._port = server.server_address[1]
         server.daemon_threads = True
         self._server = server
@@ -521,67 +460,36 @@ class LangSmithReceiver:
 
     def _handle_post(self, path: str, headers: dict[str, str], body: bytes, arrived: float) -> tuple[int, Any]:
         headers = {key.lower(): value for key, value in headers.items()}
-        operations = 0
+        ops: list[tuple[str, dict[str, Any]]] = []
         try:
             if headers.get("x-api-key") != self.api_key:
                 raise RejectedRequest(401, "Unauthorized: missing or invalid x-api-key")
-            route = path.split("?", maxsplit=1)[0].rstrip("/")
             if self.byte_limit is not None and len(body) > self.byte_limit:
                 raise RejectedRequest(413, f"Request Entity Too Large: {len(body)} bytes > {self.byte_limit}")
-            payload = self._decode(body, headers.get("content-encoding", "identity"))
-            if route.endswith("/runs/multipart") and not self.multipart_enabled:
-                raise RejectedRequest(404, "Not Found")
-            if route.endswith("/runs/multipart"):
-                parts = parse_multipart(payload, headers.get("content-type", ""))
-                ops = operations_from_multipart(parts)
-                max_age = None
-            elif route.endswith("/runs/batch"):
-                ops = self._batch_operations(payload)
-                max_age = self.batch_max_age
-            else:
-                raise RejectedRequest(404, "Not Found")
-            operations = len(ops)
-            for operation, run in ops:
-                check_run(operation, run, max_age=max_age)
-                if str(run["id"]) in self.refuse_runs:
-                    raise RejectedRequest(
-                        400, f"run_id:{run['id']} trace_id:{run['trace_id']} refused by the fault plan"
-                    )
+            ops = self._checked(path.split("?", maxsplit=1)[0].rstrip("/"), headers, body)
         except RejectedRequest as rejected:
-            self._record("POST", path, rejected.status, headers, operations, len(body), rejected.message, arrived)
+            self._record("POST", path, rejected.status, headers, len(ops), len(body), rejected.message, arrived)
             return rejected.status, {"error": rejected.message}
         with self._lock:
             for operation, run in ops:
                 self._store(operation, run)
             self._lock.notify_all()
-        self._record("POST", path, 202, headers, operations, len(body), "", arrived)
+        self._record("POST", path, 202, headers, len(ops), len(body), "", arrived)
         return 202, {}
 
-    def _decode(self, body: bytes, encoding: str) -> bytes:
-        encoding = encoding.strip().lower()
-        try:
-            if encoding in ("", "identity"):
-                return body
-            if encoding == "gzip":
-                return gzip.decompress(body)
-            if encoding == "zstd" and zstandard is not None:
-                # Frames written by a stream writer carry no content size: read them as a stream.
-                return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(body))
-        except Exception as exc:
-            raise RejectedRequest(400, f"could not decode {encoding} body: {exc}") from None
-        raise RejectedRequest(415, f"unsupported Content-Encoding {encoding!r}")
-
-    @staticmethod
-    def _batch_operations(payload: bytes) -> list[tuple[str, dict[str, Any]]]:
-        document = _json(payload, "/runs/batch body")
-        if not isinstance(document, dict) or not ({"post", "patch"} & document.keys()):
-            raise RejectedRequest(422, "payload must have post and/or patch arrays")
-        ops = []
-        for operation in ("post", "patch"):
-            for run in document.get(operation) or []:
-                if not isinstance(run, dict):
-                    raise RejectedRequest(422, f"{operation}: every run must be an object")
-                ops.append((operation, run))
+    def _checked(self, route: str, headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, Any]]]:
+        """The operations of a write, each checked as LangSmith checks it."""
+        payload = _decode(body, headers.get("content-encoding", "identity"))
+        if route.endswith("/runs/multipart") and self.multipart_enabled:
+            ops, max_age = operations_from_multipart(parse_multipart(payload, headers.get("content-type", ""))), None
+        elif route.endswith("/runs/batch"):
+            ops, max_age = _batch_operations(payload), self.batch_max_age
+        else:
+            raise RejectedRequest(404, "Not Found")
+        for operation, run in ops:
+            check_run(operation, run, max_age=max_age)
+            if str(run["id"]) in self.refuse_runs:
+                raise RejectedRequest(400, f"run_id:{run['id']} trace_id:{run['trace_id']} refused by the fault plan")
         return ops
 
     def operations(self, run_id: str) -> list[str]:
@@ -620,6 +528,103 @@ class LangSmithReceiver:
         at = time.monotonic() if arrived is None else arrived
         with self._lock:
             self._requests.append(ReceivedRequest(method, path, status, safe, ops, size, message, at))
+
+
+def _decode(body: bytes, encoding: str) -> bytes:
+    encoding = encoding.strip().lower()
+    try:
+        if encoding in ("", "identity"):
+            return body
+        if encoding == "gzip":
+            return gzip.decompress(body)
+        if encoding == "zstd" and zstandard is not None:
+            # Frames written by a stream writer carry no content size: read them as a stream.
+            return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(body))
+    except Exception as exc:
+        raise RejectedRequest(400, f"could not decode {encoding} body: {exc}") from None
+    raise RejectedRequest(415, f"unsupported Content-Encoding {encoding!r}")
+
+
+def _batch_operations(payload: bytes) -> list[tuple[str, dict[str, Any]]]:
+    document = _json(payload, "/runs/batch body")
+    if not isinstance(document, dict) or not ({"post", "patch"} & document.keys()):
+        raise RejectedRequest(422, "payload must have post and/or patch arrays")
+    ops = []
+    for operation in ("post", "patch"):
+        for run in document.get(operation) or []:
+            if not isinstance(run, dict):
+                raise RejectedRequest(422, f"{operation}: every run must be an object")
+            ops.append((operation, run))
+    return ops
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One request to the receiver its server carries."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, Nagle's algorithm and the
+    # client's delayed ACK add tens of milliseconds to every response.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read the receiver's records instead."""
+
+    @property
+    def receiver(self) -> LangSmithReceiver:
+        return self.server.receiver  # type: ignore[attr-defined, no-any-return]
+
+    def do_GET(self) -> None:
+        receiver = self.receiver
+        route = self.path.split("?", 1)[0].rstrip("/")
+        reply: Any
+        if route.endswith("/info") and receiver.info_body is not None:
+            status, reply = 200, receiver.info_body
+        elif route.endswith("/sessions"):
+            # Read-only and authenticated: what ``otel-langsmith doctor`` checks a key with.
+            if self.headers.get("x-api-key") == receiver.api_key:
+                status, reply = 200, []
+            else:
+                status, reply = 401, {"error": "Unauthorized"}
+        else:
+            status, reply = 404, {"error": "Not Found"}
+        receiver._record("GET", self.path, status, dict(self.headers.items()), 0, 0)
+        self._reply(status, reply)
+
+    def do_POST(self) -> None:
+        receiver = self.receiver
+        arrived = time.monotonic()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        headers = dict(self.headers.items())
+        with receiver._lock:
+            fault = receiver.faults.popleft() if receiver.faults else None
+        if fault is not None and (fault.drop_connection or fault.status is not None):
+            status = 0 if fault.drop_connection else fault.status or 0
+            receiver._record("POST", self.path, status, headers, 0, len(body), fault.message, arrived)
+            time.sleep(fault.delay)
+            if fault.drop_connection:
+                self.close_connection = True
+                return
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            self._reply(status, {"error": fault.message}, extra)
+            return
+        if fault is not None:
+            time.sleep(fault.delay)
+        status, reply = receiver._handle_post(self.path, headers, body, arrived)
+        self._reply(status, reply)
+
+    def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (a slow-response fault): nothing to answer
 
 
 def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> None:

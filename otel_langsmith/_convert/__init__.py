@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from .. import _ids as ids
@@ -70,97 +70,20 @@ def _convert(
         and (parent is None or not parent.is_remote)
     ):
         return _plain_pending(context, parent, span_name, start_ns, end_ns, attributes, project, resource)
-    consumed: set[str] = set()
-    metadata: dict[str, Any] = {}
 
     # LangSmith's own keys are on few spans: one look at the keys spares five lookups here.
     native = "langsmith" in present
     identity = langsmith.explicit_identity(attributes) if native else langsmith.NO_IDENTITY
-    if identity.run_id is not None:
-        run_id, key = identity.run_id, run_key(identity.run_id)
-    else:
-        run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
-
-    parent_ref: RunKey | None
-    if identity.dotted_order is not None:
-        parent_ref = None
-    elif identity.parent_run_id is not None:
-        parent_ref = run_key(identity.parent_run_id)
-    elif identity.trace_id is not None and identity.trace_id != run_id:
-        # A trace named without a parent: the span hangs directly under the trace's root.
-        parent_ref = run_key(identity.trace_id)
-    elif parent is None:
-        parent_ref = None
-    elif parent.is_remote:
-        # The caller's run lives in another process and no LangSmith context came with it:
-        # this span starts a LangSmith trace of its own, and says where it came from.
-        parent_ref = None
-        metadata["OTEL_PARENT_SPAN_ID"] = ids.span_hex(parent.span_id)
-        metadata["OTEL_PARENT_IS_REMOTE"] = True
-    else:
-        parent_ref = parent.span_id
-
-    run_type = infer_run_type(attributes, span_name, present)
-    if "langsmith.span.kind" in attributes:
-        # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
-        # the run already says all of it.
-        consumed.update(("gen_ai.operation.name", "gen_ai.system", "gen_ai.tool.name"))
-    name = (
-        (langsmith.name(attributes) if native else None)
-        or (components.tool_name(attributes) if run_type == "tool" else None)
-        or _text(attributes.get("traceloop.entity.name"))
-        or span_name
+    metadata: dict[str, Any] = {}
+    run_id, key, parent_ref = _identity(context, parent, identity, metadata)
+    consumed: set[str] = set()
+    run = _content(
+        span_name, attributes, present, span_events, logs, start_ns, native, consumed, metadata, conversations
     )
-    run: dict[str, Any] = {"name": name, "run_type": run_type}
-
-    io.native(attributes, present, run, consumed)
-    if span_events:
-        run["events"] = events.events(span_events)
-    if run_type == "llm":
-        call = llm.extract(attributes, present, span_events, logs, start_ns, consumed, conversations)
-        llm.apply(call, run, metadata)
-        if call.input_messages is not None or call.output_messages is not None:
-            # The raw request and response they were rebuilt from would only repeat them.
-            consumed.update(("input.value", "input.mime_type", "output.value", "output.mime_type"))
-    elif run_type == "tool":
-        components.tool(attributes, run, metadata, consumed)
-    elif run_type == "retriever":
-        components.retriever(attributes, present, run, consumed)
-    elif run_type == "embedding":
-        components.embedding(attributes, present, run, consumed)
-        llm.apply(llm.extract(attributes, present, span_events, logs, start_ns, consumed), run, metadata)
-    io.generic(attributes, present, run, consumed)
     if status.status_code is StatusCode.ERROR:
         run["error"] = events.error(status, span_events)
-    run_tags = (langsmith.tags(attributes) or []) if native else []
-    if isinstance(attributes.get("tag.tags"), (list, tuple)):
-        consumed.add("tag.tags")
-        run_tags = sorted({*run_tags, *(str(tag) for tag in attributes["tag.tags"])})
-    if run_tags:
-        run["tags"] = run_tags
-
-    session_name, session_id = langsmith.project(attributes) if native else (None, None)
-    if session_id is not None:
-        run["session_id"] = session_id
-    if session_name is not None or session_id is None:
-        run["session_name"] = session_name or project
-
-    if "traceloop.association.properties" in present or "metadata" in present:
-        components.traceloop_metadata(attributes, metadata, consumed)
-    # Every attribute no convention consumed is kept as metadata; what the conventions wrote wins.
-    # ``attributes`` is this function's own copy: a span nothing consumed (an HTTP or a database
-    # span) keeps it as it is. (Read below only for the dotted thread keys, which no convention
-    # writes into the metadata.)
-    passthrough = attributes
-    if consumed:
-        passthrough = {name: value for name, value in attributes.items() if name not in consumed}
-    if native:
-        passthrough = {name: value for name, value in passthrough.items() if not name.startswith(langsmith.PREFIX)}
-    _decode_bytes(passthrough)
-    passthrough.update(metadata)
-    metadata = passthrough
-    if native:
-        metadata.update(langsmith.metadata(attributes))
+    session_name, session_id = _project(attributes, native, run, project)
+    metadata = _metadata(attributes, present, native, consumed, metadata)
     inherit = components.thread(attributes, present, metadata)
     _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
     run["extra"] = {"metadata": metadata}
@@ -185,6 +108,113 @@ def _convert(
         identity.parent_run_id if explicit_order else None,  # parent_run_id
         inherit or None,  # inherit
     )
+
+
+def _identity(
+    context: Any, parent: Any, identity: langsmith.ExplicitIdentity, metadata: dict[str, Any]
+) -> tuple[str, RunKey, RunKey | None]:
+    """The run's id, its key, and the key of the run it hangs under (None: a LangSmith root)."""
+    if identity.run_id is not None:
+        run_id, key = identity.run_id, run_key(identity.run_id)
+    else:
+        run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
+    if identity.dotted_order is not None:
+        return run_id, key, None
+    if identity.parent_run_id is not None:
+        return run_id, key, run_key(identity.parent_run_id)
+    if identity.trace_id is not None and identity.trace_id != run_id:
+        # A trace named without a parent: the span hangs directly under the trace's root.
+        return run_id, key, run_key(identity.trace_id)
+    if parent is None:
+        return run_id, key, None
+    if parent.is_remote:
+        # The caller's run lives in another process and no LangSmith context came with it:
+        # this span starts a LangSmith trace of its own, and says where it came from.
+        metadata["OTEL_PARENT_SPAN_ID"] = ids.span_hex(parent.span_id)
+        metadata["OTEL_PARENT_IS_REMOTE"] = True
+        return run_id, key, None
+    return run_id, key, parent.span_id
+
+
+def _content(
+    span_name: str,
+    attributes: dict[str, Any],
+    present: frozenset[str],
+    span_events: Sequence[Event],
+    logs: Sequence[GenAIEvent],
+    start_ns: int,
+    native: bool,
+    consumed: set[str],
+    metadata: dict[str, Any],
+    conversations: Conversations | None,
+) -> dict[str, Any]:
+    """Name, run type, inputs, outputs, events and tags, as each convention says them."""
+    run_type = infer_run_type(attributes, span_name, present)
+    if "langsmith.span.kind" in attributes:
+        # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
+        # the run already says all of it.
+        consumed.update(("gen_ai.operation.name", "gen_ai.system", "gen_ai.tool.name"))
+    name = (
+        (langsmith.name(attributes) if native else None)
+        or (components.tool_name(attributes) if run_type == "tool" else None)
+        or _text(attributes.get("traceloop.entity.name"))
+        or span_name
+    )
+    run: dict[str, Any] = {"name": name, "run_type": run_type}
+    io.native(attributes, present, run, consumed)
+    if span_events:
+        run["events"] = events.events(span_events)
+    if run_type == "llm":
+        call = llm.extract(attributes, present, span_events, logs, start_ns, consumed, conversations)
+        llm.apply(call, run, metadata)
+        if call.input_messages is not None or call.output_messages is not None:
+            # The raw request and response they were rebuilt from would only repeat them.
+            consumed.update(("input.value", "input.mime_type", "output.value", "output.mime_type"))
+    elif run_type == "tool":
+        components.tool(attributes, run, metadata, consumed)
+    elif run_type == "retriever":
+        components.retriever(attributes, present, run, consumed)
+    elif run_type == "embedding":
+        components.embedding(attributes, present, run, consumed)
+        llm.apply(llm.extract(attributes, present, span_events, logs, start_ns, consumed), run, metadata)
+    io.generic(attributes, present, run, consumed)
+    run_tags = (langsmith.tags(attributes) or []) if native else []
+    if isinstance(attributes.get("tag.tags"), (list, tuple)):
+        consumed.add("tag.tags")
+        run_tags = sorted({*run_tags, *(str(tag) for tag in attributes["tag.tags"])})
+    if run_tags:
+        run["tags"] = run_tags
+    return run
+
+
+def _project(attributes: dict[str, Any], native: bool, run: dict[str, Any], project: str) -> tuple[Any, Any]:
+    """The project the span names (session name and id), written into the run; else the default."""
+    session_name, session_id = langsmith.project(attributes) if native else (None, None)
+    if session_id is not None:
+        run["session_id"] = session_id
+    if session_name is not None or session_id is None:
+        run["session_name"] = session_name or project
+    return session_name, session_id
+
+
+def _metadata(
+    attributes: dict[str, Any], present: frozenset[str], native: bool, consumed: set[str], metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Every attribute no convention consumed, then what the conventions wrote (which wins)."""
+    if "traceloop.association.properties" in present or "metadata" in present:
+        components.traceloop_metadata(attributes, metadata, consumed)
+    # ``attributes`` is the conversion's own copy: a span nothing consumed (an HTTP or a database
+    # span) keeps it as it is.
+    passthrough = attributes
+    if consumed:
+        passthrough = {name: value for name, value in attributes.items() if name not in consumed}
+    if native:
+        passthrough = {name: value for name, value in passthrough.items() if not name.startswith(langsmith.PREFIX)}
+    _decode_bytes(passthrough)
+    passthrough.update(metadata)
+    if native:
+        passthrough.update(langsmith.metadata(attributes))
+    return passthrough
 
 
 # The keys (or key prefixes) _convert's conventions read, besides the run type's rules: a span with

@@ -389,24 +389,32 @@ def extract(
     if finish is not None and not call.finish_reasons:
         call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
 
-    # Time to first token, from whichever clock the convention keeps.
+    call.first_token_ns = _first_token_ns(a, spelled, events, start_ns)
+    return call
+
+
+def _first_token_ns(a: Mapping[str, Any], spelled: _Spellings, events: Sequence[Event], start_ns: int) -> int | None:
+    """Time to first token, from whichever clock the convention keeps."""
     ttfc = a.get("gen_ai.response.time_to_first_chunk")
     if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool):
-        call.first_token_ns = start_ns + int(ttfc * 1e9)
+        return start_ns + int(ttfc * 1e9)
     ms = _first_value(a, spelled.ms_to_first_chunk)
-    if call.first_token_ns is None and isinstance(ms, (int, float)) and not isinstance(ms, bool):
-        call.first_token_ns = start_ns + int(ms * 1e6)
-    if call.first_token_ns is None:
-        for event in events:
-            if event.name in (
-                "First Token Stream Event",
-                "gen_ai.content.completion.chunk",
-                "llm.content.completion.chunk",
-                "ai.stream.firstChunk",
-            ):
-                call.first_token_ns = event.timestamp
-                break
-    return call
+    if isinstance(ms, (int, float)) and not isinstance(ms, bool):
+        return start_ns + int(ms * 1e6)
+    for event in events:
+        if event.name in _FIRST_CHUNK_EVENTS:
+            return event.timestamp
+    return None
+
+
+_FIRST_CHUNK_EVENTS = frozenset(
+    (
+        "First Token Stream Event",
+        "gen_ai.content.completion.chunk",
+        "llm.content.completion.chunk",
+        "ai.stream.firstChunk",
+    )
+)
 
 
 def apply(call: LLMCall, run: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -49,7 +49,10 @@ def _blob_url(part: Mapping[str, Any]) -> str:
 
 
 def from_genai(messages: Any) -> list[dict[str, Any]]:
-    """GenAI ``{role, parts: [...], finish_reason?}`` messages (a JSON string or a list)."""
+    """GenAI ``{role, parts: [...], finish_reason?}`` messages (a JSON string or a list).
+
+    One loop over the messages and their parts, kept whole: it runs for every message of every
+    model call, and a call per part would cost more than most parts' own conversion."""
     if isinstance(messages, (str, bytes)):
         messages = json_or_text(messages, "gen_ai messages")
     if not isinstance(messages, list):
