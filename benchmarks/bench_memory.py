@@ -74,7 +74,6 @@ def main() -> None:
     exporter = LangSmithSpanExporter(
         endpoint=closed_endpoint(),
         api_key="bench",
-        export_timeout=0.2,
         max_queue_bytes=args.queue_mib * MIB,
         max_pending_bytes=16 * MIB,
         retry_policy=RetryPolicy(initial_backoff=0.05, max_backoff=0.5),

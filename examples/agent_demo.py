@@ -145,8 +145,8 @@ def main() -> None:
     stats = exporter.stats()
     if receiver is None:
         print(
-            f"Sent {stats['runs_exported']} runs to LangSmith project {exporter.settings.project!r}"
-            f" at {exporter.settings.endpoint} ({stats['runs_failed']} failed)."
+            f"Sent {stats.runs_exported} runs to LangSmith project {exporter.settings.project!r}"
+            f" ({stats.runs_refused} refused, {stats.runs_dropped} lost: {dict(stats.dropped) or 'none'})."
         )
         return
     print(f"No LANGSMITH_API_KEY set: exported to a local LangSmith-compatible receiver at {receiver.url}")

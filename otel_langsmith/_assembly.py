@@ -22,14 +22,13 @@ import orjson
 from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
-from ._placement import Placed, fill, inherit, metadata_parent, place
+from ._placement import PlacedRegistry, fill, inherit, metadata_parent, place
 
 logger = logging.getLogger(__name__)
 
-# Placed runs are remembered so that a child arriving after its parent finds it; a placement is
-# a few hundred bytes, most of it its dotted order. Children rarely arrive long after their parent,
-# so the oldest are forgotten first.
-DEFAULT_MAX_PLACED = 60_000
+# Placed runs are remembered so that a child arriving after its parent finds it: a few hundred
+# bytes each, most of it the dotted order.
+DEFAULT_MAX_PLACED_BYTES = 16 << 20
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -78,14 +77,13 @@ class Assembler:
         max_wait: float,
         max_spans: int,
         max_bytes: int,
-        max_placed: int = DEFAULT_MAX_PLACED,
+        max_placed_bytes: int = DEFAULT_MAX_PLACED_BYTES,
     ) -> None:
         self._max_wait = max_wait
         self._max_spans = max_spans
         self._max_bytes = max_bytes
-        self._max_placed = max_placed
         self._lock = threading.Lock()
-        self._placed: OrderedDict[RunKey, Placed] = OrderedDict()
+        self._placed = PlacedRegistry(max_placed_bytes)
         # By the key they wait for: siblings are released together.
         self._children: dict[RunKey, list[_Waiting]] = {}
         # By their own keys, to find a waiting run's waiting ancestors.
@@ -95,8 +93,10 @@ class Assembler:
         self._waiting_bytes = 0
         #: Runs released as roots because their parent did not arrive, by reason.
         self.released_as_root: Counter[str] = Counter()
-        #: Runs that could not be placed with their content (sent with their place and name only).
+        #: Runs that could not be placed with their content (sent with their place and name only),
+        #: and runs that could not be placed at all.
         self.errors = 0
+        self.lost = 0
 
     @property
     def waiting(self) -> int:
@@ -228,13 +228,8 @@ class Assembler:
             try:
                 self._place(pending, refs)
             except Exception as exc:
-                # One hostile run must not cost its neighbours: it goes with its place and name only.
-                self.errors += 1
-                logger.warning(
-                    "Could not place run %r (%r); sending its place and name only", pending.run.get("name"), exc
-                )
-                _strip(pending, exc)
-                self._place(pending, refs)
+                if not self._place_reduced(pending, refs, exc):
+                    continue  # its waiting children stay, and are released as roots in time
             ready.append(pending.run)
             for ref in refs:
                 stack.extend(in_batch_children.pop(ref, ()))
@@ -243,6 +238,20 @@ class Assembler:
                     for entry in waiting[:]:  # _unwait removes each from the list
                         self._unwait(entry)
                         stack.append(entry.pending)
+
+    def _place_reduced(self, pending: PendingRun, refs: tuple[RunKey, ...], problem: Exception) -> bool:
+        """A run that could not be placed goes with its place and name only, or, failing that
+        too, is lost (counted): it never costs its neighbours."""
+        self.errors += 1
+        logger.warning("Could not place run %r (%r); sending its place and name only", pending.run.get("name"), problem)
+        _strip(pending, problem)
+        try:
+            self._place(pending, refs)
+            return True
+        except Exception:
+            self.lost += 1
+            logger.exception("Could not place run %r even reduced to its name: it is lost", pending.run.get("name"))
+            return False
 
     def _place(self, pending: PendingRun, refs: tuple[RunKey, ...]) -> None:
         if pending.dotted_order is not None:
@@ -266,13 +275,4 @@ class Assembler:
             placed.lineage = inherit(placed.lineage, pending.inherit, ())
         fill(pending, placed, parent)
         for ref in refs:
-            self._remember(ref, placed)
-
-    def _remember(self, ref: RunKey, placed: Placed) -> None:
-        placed_runs = self._placed
-        if ref in placed_runs:  # placed again (a span exported twice): it is the newest now
-            placed_runs.move_to_end(ref)
-        placed_runs[ref] = placed
-        if len(placed_runs) > self._max_placed:
-            # popitem, not del of next(iter()): a dict drained from the front scans its holes.
-            placed_runs.popitem(last=False)
+            self._placed.remember(ref, placed)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._queue import RunQueue, compact
+from ._queue import RunQueue
 from ._retry import RetryPolicy
 from ._sender import Outcome, Sender
 from ._spool import Spool, SpoolRefused
@@ -55,12 +55,10 @@ class Store:
         return bool(len(self.queue)) or (self.spool is not None and self.spool.pending() > 0)
 
     def add(self, runs: Sequence[EncodedRun], *, on_disk: bool = False, front: bool = False) -> None:
-        """Keep runs: on disk when asked and there is a spool, else in memory (compacted when they
-        will wait; at the front when they are the oldest)."""
-        if on_disk:
-            if self.write_spool(runs):
-                return
-            runs = compact(runs)
+        """Keep runs: on disk when asked and there is a spool, else in memory (at the front when
+        they are the oldest)."""
+        if on_disk and self.write_spool(runs):
+            return
         dropped = self.queue.add(runs, front=front)
         if dropped:
             self._counts.drop("queue_full", dropped)
@@ -114,7 +112,7 @@ class Store:
         waiting = self.queue.take_all()
         for start in range(0, len(waiting), _SPILL_RUNS):
             if not self.write_spool(waiting[start : start + _SPILL_RUNS]):
-                self.add(compact(waiting[start:]), front=True)
+                self.add(waiting[start:], front=True)
                 return
 
     def keep_aside(self, runs: list[EncodedRun], reason: str) -> None:
@@ -164,6 +162,8 @@ class Backlog:
         self._send_lock = threading.Lock()
         self._drainer: threading.Thread | None = None
         self._closing = False
+        # An attempt failed after shutdown began: the endpoint had its chance, no more are made.
+        self._gave_up = False
         #: The last attempt failed: new runs go to the spool, and the drainer waits until ``_retry_at``.
         self._down = False
         self._failures = 0
@@ -276,6 +276,7 @@ class Backlog:
                     "in the spool" if self._store.spool is not None else "in memory",
                 )
             self._down = True
+            self._gave_up = self._closing
             self._failures += 1
             self._retry_at = self._clock() + wait
         self._store.spill()
@@ -314,7 +315,8 @@ class Backlog:
             if drainer.is_alive():
                 self._sender.cut_short()
                 drainer.join(max(0.0, min(deadline - time.monotonic(), 1.0)))
-        while len(self._store.queue) and time.monotonic() < deadline:
+        # Whatever the last attempts before shutdown said, the endpoint is tried again: it may be back.
+        while len(self._store.queue) and not self._gave_up and time.monotonic() < deadline:
             if self._attempt(min(deadline, time.monotonic() + grace)) is not True:
                 break
         self._store.park()

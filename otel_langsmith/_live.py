@@ -11,16 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
 
 from . import _ids as ids
-from ._assembly import DEFAULT_MAX_PLACED
+from ._assembly import DEFAULT_MAX_PLACED_BYTES
 from ._convert import components, keys, langsmith, run_key
-from ._placement import Placed, inherit, place
+from ._placement import Placed, PlacedRegistry, inherit, place
 from ._propagation import remote_parent
 
 logger = logging.getLogger(__name__)
@@ -41,15 +40,13 @@ class OpenSpan:
 class LiveSpans:
     """Thread-safe: spans start and end on the application's threads."""
 
-    def __init__(self, *, project: str, ttl: float, max_placed: int = DEFAULT_MAX_PLACED) -> None:
+    def __init__(self, *, project: str, ttl: float, max_placed_bytes: int = DEFAULT_MAX_PLACED_BYTES) -> None:
         self._project = project
         self._ttl = ttl
-        self._max_placed = max_placed
         self._lock = threading.Lock()
         self._open: dict[int, OpenSpan] = {}
-        # Ended spans' placements. One object an entry: the garbage collector walks them all, on
-        # the application's time.
-        self._closed: OrderedDict[int, Placed] = OrderedDict()
+        # Ended spans' placements, for children that start after their parent ended.
+        self._closed = PlacedRegistry(max_placed_bytes)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
 
@@ -107,10 +104,7 @@ class LiveSpans:
         with self._lock:
             entry = self._open.pop(span_id, None)
             if entry is not None:
-                self._closed[span_id] = entry.placed
-                if len(self._closed) > self._max_placed:
-                    # popitem, not del of next(iter()): a dict drained from the front scans its holes.
-                    self._closed.popitem(last=False)
+                self._closed.remember(span_id, entry.placed)
             return entry
 
     def placement(self, span_id: int) -> Placed | None:

@@ -47,7 +47,15 @@ class _Kept:
 class _Store:
     """Records by span id, bounded in spans, bytes and age; the oldest forgotten first. Thread-safe."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_spans: int = _MAX_SPANS,
+        max_bytes: int = _MAX_BYTES,
+        max_age: float = _MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_spans, self._max_bytes, self._max_age = max_spans, max_bytes, max_age
         self._clock = clock
         self.reset_after_fork()
         #: Records forgotten by a bound.
@@ -73,9 +81,9 @@ class _Store:
             kept.size += size
             self._bytes += size
             while self._records and (
-                len(self._records) > _MAX_SPANS
-                or self._bytes > _MAX_BYTES
-                or now - next(iter(self._records.values())).since > _MAX_AGE
+                len(self._records) > self._max_spans
+                or self._bytes > self._max_bytes
+                or now - next(iter(self._records.values())).since > self._max_age
             ):
                 _, lost = self._records.popitem(last=False)
                 self._bytes -= lost.size

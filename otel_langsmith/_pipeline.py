@@ -214,7 +214,7 @@ class Pipeline:
         except Exception:
             logger.exception("%s failed to flush", self._name)
             return False
-        lost = sum(self._counts.dropped().values()) + self._counts["runs_refused"]
+        lost = sum(self._counts.dropped().values()) + self._counts["runs_refused"] + self._runs.assembler.lost
         nothing_lost, self._lost_at_flush = lost == self._lost_at_flush, lost
         return sent and nothing_lost
 
@@ -254,8 +254,10 @@ class Pipeline:
 
     def stats(self) -> Stats:
         counts = self._counts
-        dropped = counts.dropped()
         assembler, live = self._runs.assembler, self._runs.live
+        dropped = counts.dropped()
+        if assembler.lost:
+            dropped["placement"] = assembler.lost
         return Stats(
             spans_received=counts["spans_received"],
             runs_exported=counts["runs_exported"],

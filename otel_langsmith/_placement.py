@@ -7,6 +7,7 @@ arrived, and the span processor (:mod:`otel_langsmith._live`), which places it w
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,42 @@ class Placed:
         # Segments are fixed-width: the parent's id ends where the last segment and its dot begin.
         order = self.dotted_order
         return order[-_SEGMENT - 37 : -_SEGMENT - 1] if len(order) > _SEGMENT else None
+
+
+# What remembering a placement costs beyond its dotted order: the Placed, its dict entry, its key.
+_PLACED_OVERHEAD = 250
+
+
+class PlacedRegistry:
+    """Placements kept for the children that arrive after their parent, bounded in bytes: the
+    oldest are forgotten first (children rarely come long after their parent). Not thread-safe:
+    its owner holds a lock."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._placed: OrderedDict[int, Placed] = OrderedDict()
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._placed)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._placed
+
+    def get(self, key: int | None) -> Placed | None:
+        return self._placed.get(key) if key is not None else None
+
+    def remember(self, key: int, placed: Placed) -> None:
+        placed_runs = self._placed
+        before = placed_runs.pop(key, None)  # placed again (a span exported twice): the newest now
+        if before is not None:
+            self.bytes -= len(before.dotted_order) + _PLACED_OVERHEAD
+        placed_runs[key] = placed
+        self.bytes += len(placed.dotted_order) + _PLACED_OVERHEAD
+        while self.bytes > self._max_bytes and len(placed_runs) > 1:
+            # popitem, not del of next(iter()): a dict drained from the front scans its holes.
+            _, forgotten = placed_runs.popitem(last=False)
+            self.bytes -= len(forgotten.dotted_order) + _PLACED_OVERHEAD
 
 
 def place(

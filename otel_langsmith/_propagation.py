@@ -13,6 +13,7 @@ Injecting needs the current span's place in its LangSmith trace, which only
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Protocol
@@ -32,11 +33,18 @@ from opentelemetry.propagators.textmap import (
 
 from . import _ids as ids
 from ._placement import Lineage, Placed
+from ._throttle import Throttled
 
 logger = logging.getLogger(__name__)
 
 TRACE_HEADER = "langsmith-trace"
 BAGGAGE_HEADER = "baggage"
+# What extract accepts, as HTTP servers bound their headers: a dotted order of a hundred levels and
+# more, and the baggage size every W3C implementation must take. Beyond, the header is ignored.
+MAX_TRACE_HEADER = 8192
+MAX_BAGGAGE = 8192
+# A caller's run may start a little after this process's clock (skew), not in another year.
+MAX_FUTURE_SECONDS = 300
 _PARENT_KEY = otel_context.create_key("langsmith-parent")
 
 
@@ -68,6 +76,53 @@ def _parse_baggage(values: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def _parent(trace_header: str, baggage_headers: Iterable[str]) -> Placed | None:
+    """The caller's run, from its headers; None (and one log line) for headers not to trust."""
+    if len(trace_header) > MAX_TRACE_HEADER:
+        _ignored.report(
+            1, "Ignoring a %s header of %d characters (at most %d)", TRACE_HEADER, len(trace_header), MAX_TRACE_HEADER
+        )
+        return None
+    try:
+        segments = ids.parse_dotted_order(trace_header.strip())
+    except ValueError as exc:
+        _ignored.report(1, "Ignoring a malformed %s header: %s", TRACE_HEADER, exc)
+        return None
+    start_us = segments[-1][0]
+    if start_us > (time.time() + MAX_FUTURE_SECONDS) * 1_000_000:
+        _ignored.report(
+            1, "Ignoring a %s header whose run starts at %s, in the future", TRACE_HEADER, ids.iso_time(start_us)
+        )
+        return None
+    baggage_headers = list(baggage_headers)
+    size = sum(len(value) for value in baggage_headers)
+    if size > MAX_BAGGAGE:
+        _ignored.report(
+            1, "Ignoring LangSmith's baggage entries: %d characters of baggage (at most %d)", size, MAX_BAGGAGE
+        )
+        baggage_headers = []
+    baggage = _parse_baggage(baggage_headers)
+    metadata: dict[str, Any] = {}
+    if "langsmith-metadata" in baggage:
+        try:
+            parsed = orjson.loads(baggage["langsmith-metadata"])
+            metadata = parsed if isinstance(parsed, dict) else {}
+        except orjson.JSONDecodeError:
+            _ignored.report(1, "Ignoring unreadable langsmith-metadata baggage")
+    tags = tuple(t.strip() for t in baggage.get("langsmith-tags", "").split(",") if t.strip())
+    return Placed.from_dotted_order(
+        ".".join(ids.segment(us, run_id) for us, run_id in segments),
+        start_us,
+        session_name=baggage.get("langsmith-project") or None,
+        session_id=None,
+        resource=None,
+        lineage=Lineage(metadata, tags) if metadata or tags else None,
+    )
+
+
+_ignored = Throttled(logger, logging.WARNING)
+
+
 class LangSmithPropagator(TextMapPropagator):
     """Reads and writes ``langsmith-trace`` and LangSmith's ``baggage`` entries."""
 
@@ -81,30 +136,8 @@ class LangSmithPropagator(TextMapPropagator):
         header = getter.get(carrier, TRACE_HEADER)
         if not header:
             return context
-        dotted_order = header[0].strip()
-        try:
-            segments = ids.parse_dotted_order(dotted_order)
-        except ValueError as exc:
-            logger.warning("Ignoring a malformed %s header: %s", TRACE_HEADER, exc)
-            return context
-        baggage = _parse_baggage(getter.get(carrier, BAGGAGE_HEADER) or [])
-        metadata: dict[str, Any] = {}
-        if "langsmith-metadata" in baggage:
-            try:
-                parsed = orjson.loads(baggage["langsmith-metadata"])
-                metadata = parsed if isinstance(parsed, dict) else {}
-            except orjson.JSONDecodeError:
-                logger.warning("Ignoring unreadable langsmith-metadata baggage")
-        tags = tuple(t.strip() for t in baggage.get("langsmith-tags", "").split(",") if t.strip())
-        parent = Placed.from_dotted_order(
-            ".".join(ids.segment(us, run_id) for us, run_id in segments),
-            segments[-1][0],
-            session_name=baggage.get("langsmith-project") or None,
-            session_id=None,
-            resource=None,
-            lineage=Lineage(metadata, tags) if metadata or tags else None,
-        )
-        return otel_context.set_value(_PARENT_KEY, parent, context)
+        parent = _parent(header[0], getter.get(carrier, BAGGAGE_HEADER) or [])
+        return otel_context.set_value(_PARENT_KEY, parent, context) if parent is not None else context
 
     def inject(
         self,

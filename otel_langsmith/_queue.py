@@ -18,15 +18,6 @@ def queued_size(run: EncodedRun) -> int:
     return run.size + _RUN_OVERHEAD + _PART_OVERHEAD * len(run.parts)
 
 
-def compact(runs: Sequence[EncodedRun]) -> list[EncodedRun]:
-    """Copies whose payloads occupy only their length, for runs that will wait.
-
-    orjson returns bytes whose allocation keeps its growth buffer (a small document can hold ten
-    times its length): harmless for a request sent at once, not for runs kept for minutes.
-    """
-    return [run._replace(parts=tuple((name, bytes(memoryview(p))) for name, p in run.parts)) for run in runs]
-
-
 class RunQueue:
     """Thread-safe. Beyond ``max_bytes`` the oldest runs are dropped (``add`` says how many)."""
 

@@ -16,6 +16,10 @@ MARK = "...[truncated by otel-langsmith]"
 _SHRINKABLE = ("inputs", "outputs", "events", "extra", "error")
 _MIN_TEXT = 32
 _MIN_ITEMS = 4
+# Fields of the run's main part that can grow without bound (a generated name, a project): beyond
+# this many bytes, a run that must shrink has them cut too.
+_MAIN_TEXT = ("name", "session_name", "tags")
+_MAX_MAIN_FIELD = 4096
 
 
 def _cut(value: Any, max_text: int, max_items: int) -> Any:
@@ -64,6 +68,13 @@ def shrink_run(run: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], dic
         return run, {}
     shrunk = dict(run)
     originals: dict[str, int] = {}
+    # A name, project or tags of kilobytes are cut first: no run needs them that long.
+    for field in _MAIN_TEXT:
+        value = run.get(field)
+        if isinstance(value, (str, list)) and (size := _size(value)) > _MAX_MAIN_FIELD:
+            shrunk[field] = _cut(value, _MAX_MAIN_FIELD // 2, _MIN_ITEMS * 4)
+            originals[field] = size
+            excess -= size - _size(shrunk[field])
     for field in sorted(sizes, key=sizes.__getitem__, reverse=True):
         if excess <= 0:
             break

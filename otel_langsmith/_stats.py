@@ -16,6 +16,7 @@ DROP_REASONS = (
     "not_langsmith",  # the endpoint does not answer as a LangSmith API, and no spool
     "configuration",  # the settings make sending impossible (unparsable endpoint, bad key), and no spool
     "encoding",  # a run that could not be encoded even with its content replaced
+    "placement",  # a run that could not be placed even with its content replaced
     "outbox_full",  # the processor's ended spans, when conversion could not keep up
 )
 

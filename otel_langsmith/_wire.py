@@ -149,7 +149,8 @@ def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun
 
 def _encode(run: Mapping[str, Any], operation: str) -> EncodedRun:
     # orjson is called straight rather than through dumps(), and the sizes are summed as the parts
-    # are made: this runs for every run.
+    # are made: this runs for every run. Each payload is copied to its exact size: orjson's bytes
+    # keep the capacity it reserved (several times their length), and runs may wait in the queue.
     main = dict(run)
     pop = main.pop
     parts = [("", b"")]
@@ -157,11 +158,11 @@ def _encode(run: Mapping[str, Any], operation: str) -> EncodedRun:
     for field in OUT_OF_BAND:
         value = pop(field, None)
         if value is not None:
-            payload = orjson.dumps(value, default=_default)
+            payload = bytes(memoryview(orjson.dumps(value, default=_default)))
             parts.append((field, payload))
             size += len(payload)
             names += len(field)
-    payload = orjson.dumps(main, default=_default)
+    payload = bytes(memoryview(orjson.dumps(main, default=_default)))
     parts[0] = ("", payload)
     size += len(payload)
     run_id = str(run["id"])

@@ -79,7 +79,8 @@ class Fault:
 
     With a ``status``, the request is answered with it (after ``delay`` seconds) and not stored;
     without one, the request is handled normally after ``delay`` seconds. ``drop_connection``
-    closes the connection without any answer.
+    closes the connection without any answer. ``trickle`` sends the answer a byte at a time, that
+    many seconds apart (a server that keeps a connection alive without ever finishing its answer).
     """
 
     status: int | None = 503
@@ -87,6 +88,7 @@ class Fault:
     delay: float = 0.0
     drop_connection: bool = False
     message: str = "planned fault"
+    trickle: float = 0.0
 
 
 def _server_time(us: int) -> str:
@@ -606,23 +608,27 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            self._reply(status, {"error": fault.message}, extra)
+            self._reply(status, {"error": fault.message}, extra, trickle=fault.trickle)
             return
         if fault is not None:
             time.sleep(fault.delay)
         status, reply = receiver._handle_post(self.path, headers, body, arrived)
-        self._reply(status, reply)
+        self._reply(status, reply, trickle=fault.trickle if fault is not None else 0.0)
 
-    def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None, *, trickle: float = 0.0) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        head += ["Content-Type: application/json", f"Content-Length: {len(data)}", "", ""]
+        answer = "\r\n".join(head).encode("latin-1") + data
         try:
-            self.end_headers()
-            self.wfile.write(data)
+            if not trickle:
+                self.wfile.write(answer)
+                return
+            for index in range(len(answer)):
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+                time.sleep(trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a slow-response fault): nothing to answer
 

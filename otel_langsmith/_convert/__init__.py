@@ -317,7 +317,7 @@ def _times(start_ns: int, end_ns: int | None, metadata: dict[str, Any]) -> tuple
     replaced by the time of conversion, the original kept in the metadata."""
     start_us = start_ns // 1000
     end_us = None if end_ns is None else end_ns // 1000
-    if ids.valid_us(start_us) and (end_us is None or ids.valid_us(end_us)):
+    if 0 <= start_us <= ids.MAX_US and (end_us is None or 0 <= end_us <= ids.MAX_US):
         return start_us, end_us
     now_us = time.time_ns() // 1000
     invalid: dict[str, int] = {}
