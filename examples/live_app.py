@@ -1,10 +1,9 @@
 """A long-running job traced with the plain OpenTelemetry API, for the live span processor.
 
-    OTEL_PYTHON_CONFIGURATOR=langsmith OTEL_TRACES_EXPORTER=langsmith \\
-    OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none LANGSMITH_API_KEY=... \\
-        opentelemetry-instrument python examples/live_app.py
+    OTEL_TRACES_EXPORTER=langsmith_live OTEL_METRICS_EXPORTER=none OTEL_LOGS_EXPORTER=none \\
+    LANGSMITH_API_KEY=... opentelemetry-instrument python examples/live_app.py
 
-With the ``langsmith`` configurator, the job's run shows in LangSmith as in progress while it works
+With the live span processor, the job's run shows in LangSmith as in progress while it works
 (after ``OTEL_EXPORTER_LANGSMITH_LIVE_AFTER`` seconds), and each step as soon as it ends.
 """
 

@@ -52,7 +52,20 @@ class Store:
 
     def waiting(self) -> bool:
         """Anything to send, in memory or in the spool (another process's files too)."""
-        return bool(len(self.queue)) or (self.spool is not None and self.spool.pending() > 0)
+        return bool(len(self.queue)) or (self.spool is not None and self._spool_pending())
+
+    def _spool_pending(self) -> bool:
+        assert self.spool is not None
+        try:
+            self.spool.check_trusted()
+        except SpoolRefused as exc:
+            self._refuse_spool(exc)
+            return False
+        return self.spool.pending() > 0
+
+    def _refuse_spool(self, problem: SpoolRefused) -> None:
+        logger.error("%s; keeping undelivered runs in memory only", problem)
+        self.spool = None
 
     def add(self, runs: Sequence[EncodedRun], *, on_disk: bool = False, front: bool = False) -> None:
         """Keep runs: on disk when asked and there is a spool, else in memory (at the front when
@@ -76,8 +89,7 @@ class Store:
         try:
             dropped = spool.write(runs)
         except SpoolRefused as exc:
-            logger.error("%s; keeping undelivered runs in memory only", exc)
-            self.spool = None
+            self._refuse_spool(exc)
             return False
         except OSError as exc:
             self._spool_errors.report(
@@ -98,7 +110,11 @@ class Store:
         if batch:
             return batch, None
         if self.spool is not None:
-            taken = self.spool.take()
+            try:
+                taken = self.spool.take()
+            except SpoolRefused as exc:
+                self._refuse_spool(exc)
+                return None
             if taken is not None:
                 claim, runs = taken
                 return runs, claim

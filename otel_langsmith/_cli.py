@@ -1,9 +1,11 @@
-"""The ``otel-langsmith`` command: ``doctor`` checks the configuration and the connection.
+"""The ``otel-langsmith`` command.
 
-``doctor`` reads the same settings as the exporter (from the environment: there are no arguments
-here), shows each with where it came from, reaches ``GET /info``, and checks the API key with a
-harmless read (``GET /sessions?limit=1``, listing at most one project). Exit status 0 when
-everything works, 1 otherwise.
+- ``doctor`` reads the same settings as the exporter (from the environment: there are no
+  arguments here), shows each with where it came from, reaches ``GET /info``, and checks the API
+  key with a harmless read (``GET /sessions?limit=1``, listing at most one project). Exit status 0
+  when everything works, 1 otherwise.
+- ``receive`` runs the local LangSmith-compatible receiver and prints each trace's run tree as it
+  completes: a preview of what LangSmith would show, without an account.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
 from ._settings import Settings
 from ._spool import Spool
@@ -60,6 +63,8 @@ def diagnose(out: TextIO) -> bool:
     out.write(f"otel-langsmith {__version__}\n")
     settings = _settings(report)
     _show(settings, report)
+    if not settings.tracing:
+        report.problem("LANGSMITH_TRACING is false: nothing is sent to LangSmith (unset it, or set it to true)")
     problems = settings.problems()
     for problem in problems:
         report.problem(problem)
@@ -165,12 +170,58 @@ def _check_spool(settings: Settings, report: _Report) -> None:
     )
 
 
+def receive(port: int, out: TextIO, *, quiet_for: float = 1.0, stop: threading.Event | None = None) -> None:
+    """Serve the local receiver on ``port`` and print each trace's run tree once it is complete:
+    its root has ended and no run of it arrived for ``quiet_for`` seconds. Runs until ``stop``."""
+    from .testing import LangSmithReceiver  # noqa: PLC0415 - the receiver only for this command
+
+    stop = stop or threading.Event()
+    with LangSmithReceiver(api_key=None, port=port) as receiver:
+        out.write(f"Receiving LangSmith runs at {receiver.url}\n")
+        out.write(f"  export LANGSMITH_ENDPOINT={receiver.url}  (any API key is accepted)\n\n")
+        out.flush()
+        printed: set[str] = set()
+        seen: dict[str, tuple[int, float]] = {}
+        while not stop.wait(0.2):
+            runs = receiver.runs.values()
+            now = time.monotonic()
+            for trace_id, (count, ended) in _traces(runs).items():
+                if trace_id in printed or not ended:
+                    continue
+                before = seen.get(trace_id)
+                if before is None or before[0] != count:
+                    seen[trace_id] = (count, now)
+                elif now - before[1] >= quiet_for:
+                    printed.add(trace_id)
+                    out.write(receiver.format_tree(trace_id=trace_id) + "\n\n")
+                    out.flush()
+
+
+def _traces(runs: Iterable[dict[str, Any]]) -> dict[str, tuple[int, bool]]:
+    """Per trace: how many runs arrived, and whether its root has ended."""
+    found: dict[str, tuple[int, bool]] = {}
+    for run in runs:
+        count, ended = found.get(run["trace_id"], (0, False))
+        if run.get("parent_run_id") is None:
+            ended = run.get("end_time") is not None
+        found[run["trace_id"]] = (count + 1, ended)
+    return found
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="otel-langsmith", description="otel-langsmith tools")
     parser.add_argument("--version", action="version", version=f"otel-langsmith {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the configuration and the connection to LangSmith")
-    parser.parse_args(argv)
+    receiving = commands.add_parser("receive", help="a local LangSmith-compatible receiver that prints run trees")
+    receiving.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "receive":
+        try:
+            receive(arguments.port, out)
+        except KeyboardInterrupt:
+            pass
+        return 0
     return 0 if diagnose(out) else 1
 
 

@@ -1,25 +1,21 @@
-"""One-call setup, and the ``opentelemetry-instrument`` configurator that uses it.
+"""One-call setup: ``configure()``.
 
-``configure()`` installs :class:`~otel_langsmith.LangSmithSpanProcessor` on the SDK tracer provider
-(creating and registering one when there is none) and adds the ``langsmith`` propagator to the
-global one.
-
-Zero-code: ``OTEL_PYTHON_CONFIGURATOR=langsmith OTEL_TRACES_EXPORTER=langsmith opentelemetry-instrument
-python app.py`` configures the SDK as usual, except that the ``langsmith`` exporter is replaced by the
-live processor. ``OTEL_TRACES_EXPORTER=langsmith`` alone (any configurator) keeps the plain exporter
-behind a ``BatchSpanProcessor``.
+It installs :class:`~otel_langsmith.LangSmithSpanProcessor` on the SDK tracer provider (creating
+and registering one when there is none) and adds the ``langsmith`` propagator to the global one.
+Calling it again (a notebook cell run twice) changes nothing: the first processor stays.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any
+import threading
+import weakref
+from collections.abc import Sequence
 
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from typing_extensions import Unpack
 
 from ._processor import LangSmithSpanProcessor
@@ -28,7 +24,9 @@ from ._settings import Options
 
 logger = logging.getLogger(__name__)
 
-EXPORTER_NAME = "langsmith"
+# The processor configure() installed on each provider: a second call returns it.
+_installed: weakref.WeakKeyDictionary[TracerProvider, LangSmithSpanProcessor] = weakref.WeakKeyDictionary()
+_installing = threading.Lock()
 
 
 def configure(
@@ -56,8 +54,16 @@ def configure(
         else:
             provider = TracerProvider()
             trace.set_tracer_provider(provider)
-    processor = LangSmithSpanProcessor(**options)
-    provider.add_span_processor(processor)
+    with _installing:
+        installed = _installed.get(provider)
+        if installed is not None:
+            logger.warning(
+                "otel_langsmith.configure() was called before for this tracer provider: keeping the first "
+                "processor (a second one would send every run twice)"
+            )
+            return installed
+        processor = _installed[provider] = LangSmithSpanProcessor(**options)
+        provider.add_span_processor(processor)
     if propagate_headers:
         _add_propagator()
     return processor
@@ -71,22 +77,10 @@ def _add_propagator() -> None:
     propagate.set_global_textmap(CompositePropagator([*members, LangSmithPropagator()]))
 
 
-class LangSmithConfigurator(_OTelSDKConfigurator):
-    """``opentelemetry_configurator`` entry point ``langsmith``: the SDK's own configuration, with the
-    ``langsmith`` trace exporter served by the live processor instead of a ``BatchSpanProcessor``.
+class LiveProcessorEntry(SpanExporter):
+    """What ``OTEL_TRACES_EXPORTER=langsmith_live`` names for the SDK's configurator, which wants an
+    exporter class for every name. It exports nothing: the live processor itself is installed by
+    the package's post-instrumentation hook (``otel_langsmith._zero_code``)."""
 
-    Only when chosen by name (``OTEL_PYTHON_CONFIGURATOR=langsmith``): picked up as the first
-    configurator found, it configures exactly as the SDK's, so ``OTEL_TRACES_EXPORTER=langsmith``
-    alone means the same with or without this package's configurator around."""
-
-    def _configure(self, **kwargs: Any) -> None:
-        names = [name.strip() for name in os.environ.get("OTEL_TRACES_EXPORTER", "").split(",") if name.strip()]
-        chosen = os.environ.get("OTEL_PYTHON_CONFIGURATOR", "").strip() == EXPORTER_NAME
-        live = chosen and EXPORTER_NAME in names
-        if live:
-            others = [name for name in names if name != EXPORTER_NAME]
-            os.environ["OTEL_TRACES_EXPORTER"] = ",".join(others) or "none"
-        super()._configure(**kwargs)  # type: ignore[no-untyped-call]
-        if live:
-            configure()
-            logger.debug("otel-langsmith: live span processor installed by the configurator")
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS

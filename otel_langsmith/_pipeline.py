@@ -56,10 +56,14 @@ class Pipeline:
         self._clock = clock
         self._counts = Counters()
         self._lost_at_flush = 0
-        problems = settings.problems()
+        #: False when tracing is turned off (LANGSMITH_TRACING=false): spans are ignored.
+        self._on = settings.tracing
+        if not self._on:
+            logger.info("LangSmith tracing is off (LANGSMITH_TRACING=false): %s sends nothing", name)
+        problems = settings.problems() if self._on else []
         for problem in problems:
             logger.error("%s cannot send to LangSmith: %s", name, problem)
-        if not settings.api_key and not problems:
+        if not settings.api_key and not problems and self._on:
             logger.info("No LangSmith API key is set (LANGSMITH_API_KEY); requests are sent without one")
         self._runs = Runs(settings, counters=self._counts, clock=clock, name=name)
         self._transport = Transport(
@@ -115,6 +119,8 @@ class Pipeline:
         if self._stopped:
             logger.warning("%s is shut down; dropping %d span(s)", self._name, len(spans))
             return False
+        if not self._on:
+            return True
         self._counts.add("spans_received", len(spans))
         self._backlog.put(self._runs.of_exported(spans))
         if self._runs.assembler.waiting:
@@ -123,7 +129,7 @@ class Pipeline:
 
     def started(self, span: Span, parent_context: Context | None) -> None:
         """A span that starts now, placed at once (the processor)."""
-        if self._stopped:
+        if self._stopped or not self._on:
             return
         try:
             self._runs.live.start(span, parent_context, self._clock())
@@ -135,7 +141,7 @@ class Pipeline:
 
     def ended(self, span: ReadableSpan) -> None:
         """A span that ended (the processor): converted and sent by the worker."""
-        if self._stopped:
+        if self._stopped or not self._on:
             return
         context = span.get_span_context()
         entry = self._runs.live.end(context.span_id) if context is not None else None

@@ -120,7 +120,7 @@ def place(
     skew, explicit start times) is clamped to its parent's start, which the server would otherwise
     reject, as the LangSmith SDK does. A child names no project of its own unless it said so.
     """
-    if parent is not None and not project_explicit:
+    if parent is not None and not project_explicit and (parent.session_name or parent.session_id):
         session_name, session_id = parent.session_name, parent.session_id
     lineage = parent.lineage if parent is not None else None
     if dotted_order is not None:

@@ -12,6 +12,7 @@ Injecting needs the current span's place in its LangSmith trace, which only
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 import weakref
@@ -79,25 +80,27 @@ def _parse_baggage(values: Iterable[str]) -> dict[str, str]:
 def _parent(trace_header: str, baggage_headers: Iterable[str]) -> Placed | None:
     """The caller's run, from its headers; None (and one log line) for headers not to trust."""
     if len(trace_header) > MAX_TRACE_HEADER:
-        _ignored.report(
+        _ignored("size").report(
             1, "Ignoring a %s header of %d characters (at most %d)", TRACE_HEADER, len(trace_header), MAX_TRACE_HEADER
         )
         return None
     try:
         segments = ids.parse_dotted_order(trace_header.strip())
     except ValueError as exc:
-        _ignored.report(1, "Ignoring a malformed %s header: %s", TRACE_HEADER, exc)
+        _ignored("malformed").report(1, "Ignoring a malformed %s header: %s", TRACE_HEADER, exc)
         return None
     start_us = segments[-1][0]
-    if start_us > (time.time() + MAX_FUTURE_SECONDS) * 1_000_000:
-        _ignored.report(
-            1, "Ignoring a %s header whose run starts at %s, in the future", TRACE_HEADER, ids.iso_time(start_us)
-        )
+    latest = (time.time() + MAX_FUTURE_SECONDS) * 1_000_000
+    if any(us > latest for us, _ in segments):
+        _ignored("future").report(1, "Ignoring a %s header with a run that starts in the future", TRACE_HEADER)
+        return None
+    if any(later[0] < earlier[0] for earlier, later in itertools.pairwise(segments)):
+        _ignored("order").report(1, "Ignoring a %s header whose runs start before their parents", TRACE_HEADER)
         return None
     baggage_headers = list(baggage_headers)
     size = sum(len(value) for value in baggage_headers)
     if size > MAX_BAGGAGE:
-        _ignored.report(
+        _ignored("baggage").report(
             1, "Ignoring LangSmith's baggage entries: %d characters of baggage (at most %d)", size, MAX_BAGGAGE
         )
         baggage_headers = []
@@ -108,7 +111,7 @@ def _parent(trace_header: str, baggage_headers: Iterable[str]) -> Placed | None:
             parsed = orjson.loads(baggage["langsmith-metadata"])
             metadata = parsed if isinstance(parsed, dict) else {}
         except orjson.JSONDecodeError:
-            _ignored.report(1, "Ignoring unreadable langsmith-metadata baggage")
+            _ignored("metadata").report(1, "Ignoring unreadable langsmith-metadata baggage")
     tags = tuple(t.strip() for t in baggage.get("langsmith-tags", "").split(",") if t.strip())
     return Placed.from_dotted_order(
         ".".join(ids.segment(us, run_id) for us, run_id in segments),
@@ -120,7 +123,15 @@ def _parent(trace_header: str, baggage_headers: Iterable[str]) -> Placed | None:
     )
 
 
-_ignored = Throttled(logger, logging.WARNING)
+# One throttled line per kind of header to ignore: a flood of one kind does not hide another.
+_throttles: dict[str, Throttled] = {}
+
+
+def _ignored(kind: str) -> Throttled:
+    found = _throttles.get(kind)
+    if found is None:
+        found = _throttles.setdefault(kind, Throttled(logger, logging.WARNING))
+    return found
 
 
 class LangSmithPropagator(TextMapPropagator):

@@ -111,6 +111,8 @@ class Option:
     #: Read from LangSmith's own ``LANGSMITH_<this>`` (then ``LANGCHAIN_<this>``); by default from
     #: this package's ``OTEL_EXPORTER_LANGSMITH_<FIELD NAME>``.
     langsmith: str | None = None
+    #: More variables, after those (older spellings).
+    also: tuple[str, ...] = ()
     #: Shown as ``<set>``/``<unset>``: never printed, logged or sent anywhere but the endpoint.
     secret: bool = False
 
@@ -119,12 +121,20 @@ class Option:
         if self.parse is None:
             return ()
         if self.langsmith is not None:
-            return (f"LANGSMITH_{self.langsmith}", f"LANGCHAIN_{self.langsmith}")
-        return (f"OTEL_EXPORTER_LANGSMITH_{name.upper()}",)
+            return (f"LANGSMITH_{self.langsmith}", f"LANGCHAIN_{self.langsmith}", *self.also)
+        return (f"OTEL_EXPORTER_LANGSMITH_{name.upper()}", *self.also)
 
 
-def _option(default: Any, parse: Any, doc: str, *, langsmith: str | None = None, secret: bool = False) -> Any:
-    return field(default=default, metadata={"option": Option(doc, parse, langsmith, secret)})
+def _option(
+    default: Any,
+    parse: Any,
+    doc: str,
+    *,
+    langsmith: str | None = None,
+    also: tuple[str, ...] = (),
+    secret: bool = False,
+) -> Any:
+    return field(default=default, metadata={"option": Option(doc, parse, langsmith, also, secret)})
 
 
 @dataclass(frozen=True, repr=False)
@@ -135,6 +145,13 @@ class Settings:
     'demo'
     """
 
+    tracing: bool = _option(
+        True,
+        _flag,
+        "`false` turns tracing to LangSmith off: nothing is sent (unset: on)",
+        langsmith="TRACING",
+        also=("LANGSMITH_TRACING_V2", "LANGCHAIN_TRACING_V2"),
+    )
     api_key: str | None = _option(None, _text, "LangSmith API key", langsmith="API_KEY", secret=True)
     endpoint: str = _option(
         DEFAULT_ENDPOINT, _endpoint, "API base URL; self-hosted: `https://host/api/v1`", langsmith="ENDPOINT"
@@ -245,6 +262,7 @@ class Settings:
 class Options(TypedDict, total=False):
     """The keyword arguments of the exporter and the processor: the fields of :class:`Settings`."""
 
+    tracing: bool
     api_key: str | None
     endpoint: str
     project: str
@@ -303,13 +321,15 @@ def safe_url(url: str) -> str:
     'https://user:***@host/api'
     """
     try:
-        parts = urllib.parse.urlsplit(url)
+        # Without a scheme, "user:password@host" would read as a scheme and a path.
+        parts = urllib.parse.urlsplit(url if "//" in url else f"//{url}")
     except ValueError:
         return "<unparsable URL>"
     if parts.password is None:
         return url
     netloc = parts.netloc.rsplit("@", 1)[1]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+    shown = urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
+    return shown if "//" in url else shown.removeprefix("//")
 
 
 def settings_table() -> str:

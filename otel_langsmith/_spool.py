@@ -90,6 +90,22 @@ def _runs(entries: list[list[object]], payloads: bytes) -> list[EncodedRun]:
     return runs
 
 
+def _make_private(directory: Path) -> None:
+    """Make the directory and the parents it lacks, each 0700 whatever the umask: a parent that
+    others could write to would let them swap the spool for a directory of their own."""
+    missing = []
+    for path in (directory, *directory.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made by another process meanwhile: checked below like any existing one
+        os.chmod(path, 0o700)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -110,12 +126,13 @@ class Spool:
         #: Files set aside as unreadable.
         self.corrupt_files = 0
 
-    def _ensure(self) -> None:
-        """Create the directory (0700), or check that the one there is this user's alone."""
+    def check_trusted(self) -> None:
+        """Create the directory (0700), or check that the one there is this user's alone;
+        ``SpoolRefused`` otherwise. Checked once."""
         if self._checked:
             return
         try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            _make_private(self.directory)
         except OSError as exc:
             raise SpoolRefused(f"cannot create the spool directory {self.directory}: {exc}") from None
         found = os.stat(self.directory)
@@ -137,7 +154,7 @@ class Spool:
 
     def check(self) -> None:
         """Raise ``OSError`` unless batches can be written here (``SpoolRefused``: not safely)."""
-        self._ensure()
+        self.check_trusted()
         probe = self.directory / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
@@ -152,7 +169,7 @@ class Spool:
         """Store a batch durably; returns the runs dropped (oldest first) to make room for it.
 
         Raises ``OSError`` when the disk refuses (``SpoolRefused`` for an untrusted directory)."""
-        self._ensure()
+        self.check_trusted()
         data = encode_file(batch)
         dropped = self._make_room(len(data))
         # Names sort by time, so the oldest batches are sent (and evicted) first.
@@ -213,7 +230,7 @@ class Spool:
 
     def take(self) -> tuple[Path, list[EncodedRun]] | None:
         """The oldest batch, taken for this process; None when the spool is empty."""
-        self._ensure()
+        self.check_trusted()
         self._recover_abandoned()
         for path in self._files():
             claimed = path.with_name(f"{path.name}.{os.getpid()}.taken")

@@ -399,7 +399,8 @@ class Transport:
         if parts.hostname != origin.hostname:
             return False
         same = parts.scheme == origin.scheme and parts.port == origin.port
-        upgraded = origin.scheme == "http" and parts.scheme == "https"
+        # http to https on the same host, as requests allows it: from the default port to the default port.
+        upgraded = (origin.scheme, origin.port or 80, parts.scheme, parts.port or 443) == ("http", 80, "https", 443)
         return same or upgraded
 
     def close(self) -> None:

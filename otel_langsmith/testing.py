@@ -282,7 +282,8 @@ class LangSmithReceiver:
     """A LangSmith-compatible ingestion endpoint on loopback. Thread-safe.
 
     Args:
-        api_key: The key every write must carry as ``x-api-key``.
+        api_key: The key every write must carry as ``x-api-key`` (None: any key, or none).
+        port: The port on 127.0.0.1 (0: a free one).
         size_limit: Operations per batch, as ``/info`` advertises it.
         size_limit_bytes: Bytes per batch, as ``/info`` advertises it.
         zstd: Advertise zstd compression in ``/info``.
@@ -292,7 +293,8 @@ class LangSmithReceiver:
     def __init__(
         self,
         *,
-        api_key: str = "lsv2-test-key",
+        api_key: str | None = "lsv2-test-key",
+        port: int = 0,
         size_limit: int = 100,
         size_limit_bytes: int = 20 * 1024 * 1024,
         zstd: bool = True,
@@ -322,7 +324,7 @@ class LangSmithReceiver:
         self.refuse_runs: set[str] = set()
         #: False: ``/runs/multipart`` answers 404, as on older self-hosted servers.
         self.multipart_enabled = True
-        self._port = 0
+        self._port = port
         self._lock = threading.Condition()
         self._runs: dict[str, dict[str, Any]] = {}
         self._early_patches: dict[str, list[dict[str, Any]]] = {}
@@ -464,7 +466,7 @@ class LangSmithReceiver:
         headers = {key.lower(): value for key, value in headers.items()}
         ops: list[tuple[str, dict[str, Any]]] = []
         try:
-            if headers.get("x-api-key") != self.api_key:
+            if self.api_key is not None and headers.get("x-api-key") != self.api_key:
                 raise RejectedRequest(401, "Unauthorized: missing or invalid x-api-key")
             if self.byte_limit is not None and len(body) > self.byte_limit:
                 raise RejectedRequest(413, f"Request Entity Too Large: {len(body)} bytes > {self.byte_limit}")
@@ -583,7 +585,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, reply = 200, receiver.info_body
         elif route.endswith("/sessions"):
             # Read-only and authenticated: what ``otel-langsmith doctor`` checks a key with.
-            if self.headers.get("x-api-key") == receiver.api_key:
+            if receiver.api_key is None or self.headers.get("x-api-key") == receiver.api_key:
                 status, reply = 200, []
             else:
                 status, reply = 401, {"error": "Unauthorized"}

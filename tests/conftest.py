@@ -15,23 +15,12 @@ settings.register_profile("full", max_examples=300)
 settings.register_profile("quick", max_examples=40)
 settings.load_profile("full")
 
-LANGSMITH_ENV = (
-    "LANGSMITH_API_KEY",
-    "LANGSMITH_ENDPOINT",
-    "LANGSMITH_PROJECT",
-    "LANGSMITH_WORKSPACE_ID",
-    "LANGCHAIN_API_KEY",
-    "LANGCHAIN_ENDPOINT",
-    "LANGCHAIN_PROJECT",
-    "LANGCHAIN_WORKSPACE_ID",
-)
-
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a real LangSmith through a developer's own environment."""
     for name in list(os.environ):
-        if name in LANGSMITH_ENV or name.startswith("OTEL_EXPORTER_LANGSMITH_"):
+        if name.startswith(("LANGSMITH_", "LANGCHAIN_", "OTEL_EXPORTER_LANGSMITH_")):
             monkeypatch.delenv(name)
 
 

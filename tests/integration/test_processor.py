@@ -228,8 +228,7 @@ def test_configure_installs_everything_in_one_call(langsmith_receiver):
 def test_opentelemetry_instrument_gets_live_runs_from_the_environment(langsmith_receiver):
     instrument = Path(sys.executable).parent / "opentelemetry-instrument"
     environment = child_environment(
-        OTEL_PYTHON_CONFIGURATOR="langsmith",
-        OTEL_TRACES_EXPORTER="langsmith",
+        OTEL_TRACES_EXPORTER="langsmith_live",
         OTEL_METRICS_EXPORTER="none",
         OTEL_LOGS_EXPORTER="none",
         OTEL_EXPORTER_LANGSMITH_LIVE_AFTER="0.5",
