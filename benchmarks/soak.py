@@ -104,7 +104,7 @@ class SoakReceiver(LangSmithReceiver):
         #: Runs stored by a request whose answer was slow or trickled: the client may have given up
         #: on it and sent them again.
         self.late: set[str] = set()
-        #: Every write as it is answered: (time.monotonic(), status, operations, the planned fault's message).
+        #: Every write: (time.monotonic() when it arrived, status, operations, the planned fault's message).
         self.writes: list[tuple[float, int, int, str]] = []
         #: When the receiver went down (time.monotonic()), while it is down.
         self.down_since: float | None = None
@@ -136,11 +136,11 @@ class SoakReceiver(LangSmithReceiver):
         # Once per write request, after its runs are stored, before the answer.
         fault = getattr(self._local, "fault", None)
         self._local.fault = None
-        now = time.monotonic()
+        at = time.monotonic() if arrived is None else arrived
         with self._lock:
-            self.writes.append((now, status, ops, fault.message if fault is not None else ""))
+            self.writes.append((at, status, ops, fault.message if fault is not None else ""))
             down_since = self.down_since
-            if down_since is not None and (arrived or now) > down_since + _STOPPING:
+            if down_since is not None and at > down_since + _STOPPING:
                 self.writes_while_down += 1
 
     def stop(self) -> None:
@@ -153,10 +153,10 @@ class SoakReceiver(LangSmithReceiver):
         return self
 
     def gaps(self) -> dict[str, float]:
-        """For each kind of planned fault, the longest time from its answer's start to the next
-        write: a trickle the client does not cut shows as the whole trickle."""
+        """For each kind of planned fault, the longest time from its request's arrival to the next
+        write's: a trickle the client does not cut shows as the whole trickle."""
         with self._lock:
-            writes = list(self.writes)
+            writes = sorted(self.writes)
         longest: dict[str, float] = {}
         for (at, _, _, label), (after, *_) in itertools.pairwise(writes):
             if label:
@@ -785,7 +785,7 @@ def report(
         ),
         ("writes the receiver took while down", f"{check['writes_while_down']:,}"),
         (
-            "longest time from a fault's answer to the next write",
+            "longest time from a faulted write to the next one",
             ", ".join(f"{label.removeprefix(_PLANNED).strip()} {gap:.1f} s" for label, gap in check["gaps"].items()),
         ),
         (

@@ -71,35 +71,25 @@ class Placed:
 _PLACED_OVERHEAD = 250
 
 
-class PlacedRegistry:
-    """Placements kept for the children that arrive after their parent, bounded in bytes: the
-    oldest are forgotten first (children rarely come long after their parent). Not thread-safe:
-    its owner holds a lock."""
+class PlacedRegistry(OrderedDict[int, Placed]):
+    """Placements kept for the children that arrive after their parent, by run key, bounded in
+    bytes: the oldest are forgotten first (children rarely come long after their parent). Reads
+    are a dict's; :meth:`remember` is the only way in. Not thread-safe: its owner holds a lock."""
 
     def __init__(self, max_bytes: int) -> None:
+        super().__init__()
         self._max_bytes = max_bytes
-        self._placed: OrderedDict[int, Placed] = OrderedDict()
         self.bytes = 0
 
-    def __len__(self) -> int:
-        return len(self._placed)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._placed
-
-    def get(self, key: int | None) -> Placed | None:
-        return self._placed.get(key) if key is not None else None
-
     def remember(self, key: int, placed: Placed) -> None:
-        placed_runs = self._placed
-        before = placed_runs.pop(key, None)  # placed again (a span exported twice): the newest now
+        before = self.pop(key, None)  # placed again (a span exported twice): the newest now
         if before is not None:
             self.bytes -= len(before.dotted_order) + _PLACED_OVERHEAD
-        placed_runs[key] = placed
+        self[key] = placed
         self.bytes += len(placed.dotted_order) + _PLACED_OVERHEAD
-        while self.bytes > self._max_bytes and len(placed_runs) > 1:
+        while self.bytes > self._max_bytes and len(self) > 1:
             # popitem, not del of next(iter()): a dict drained from the front scans its holes.
-            _, forgotten = placed_runs.popitem(last=False)
+            _, forgotten = self.popitem(last=False)
             self.bytes -= len(forgotten.dotted_order) + _PLACED_OVERHEAD
 
 

@@ -129,13 +129,22 @@ class Runs:
         for run in runs:
             try:
                 encoded.append(wire.encode_run(run, operation=operation))
-            except Exception as exc:
-                self._problem("encode", run.get("name"), exc)
-                try:
-                    encoded.append(wire.encode_run(_stripped(run, exc), operation=operation))
-                except Exception:
-                    self._counts.drop("encoding", 1)
+            except Exception:
+                encoded += self._encode_refused(run, operation)
         return encoded
+
+    def _encode_refused(self, run: dict[str, Any], operation: str) -> Encoded:
+        """A run orjson refused: sanitized, or reduced to its identity, or lost (counted)."""
+        try:
+            return [wire.encode_sanitized(run, operation=operation)]
+        except Exception as exc:
+            self._problem("encode", run.get("name"), exc)
+            stripped = _stripped(run, exc)
+        try:
+            return [wire.encode_run(stripped, operation=operation)]
+        except Exception:
+            self._counts.drop("encoding", 1)
+            return []
 
     def _problem(self, stage: str, name: object, exc: Exception) -> None:
         self._counts.add("conversion_errors")

@@ -134,20 +134,9 @@ def _multipart_size(size: int, names: int, count: int, operation: str, run_id: s
 
 
 def encode_run(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
-    """One run as the parts of a multipart request. What orjson refuses (lone surrogates, huge
-    integers, values nested too deep, objects it does not know) is sanitized first; ``ValueError``
-    only if even that fails (a run without an id)."""
-    try:
-        return _encode(run, operation)
-    except Exception as exc:
-        logger.debug("Sanitizing run %s, which orjson refused: %s", run.get("id"), exc)
-    try:
-        return _encode({_text_of(key): _sanitize(value) for key, value in run.items()}, operation)
-    except Exception as exc:
-        raise ValueError(f"run {run.get('id')!r} cannot be encoded: {exc!r}") from None
-
-
-def _encode(run: Mapping[str, Any], operation: str) -> EncodedRun:
+    """One run as the parts of a multipart request. Raises what orjson raises for what it refuses
+    (lone surrogates, huge integers, values nested too deep, objects it does not know): then
+    :func:`encode_sanitized`."""
     # orjson is called straight rather than through dumps(), and the sizes are summed as the parts
     # are made: this runs for every run. Each payload is copied to its exact size: orjson's bytes
     # keep the capacity it reserved (several times their length), and runs may wait in the queue.
@@ -169,6 +158,15 @@ def _encode(run: Mapping[str, Any], operation: str) -> EncodedRun:
     multipart_size = _multipart_size(size, names, len(parts), operation, run_id)
     # tuple.__new__ directly: the generated __new__ is a Python-level call.
     return tuple.__new__(EncodedRun, (operation, run_id, str(run.get("trace_id")), tuple(parts), size, multipart_size))
+
+
+def encode_sanitized(run: Mapping[str, Any], *, operation: str = "post") -> EncodedRun:
+    """:func:`encode_run` of a copy orjson accepts; ``ValueError`` only if even that fails (a run
+    without an id)."""
+    try:
+        return encode_run({_text_of(key): _sanitize(value) for key, value in run.items()}, operation=operation)
+    except Exception as exc:
+        raise ValueError(f"run {run.get('id')!r} cannot be encoded: {exc!r}") from None
 
 
 # What each part's name adds to the run's: nothing for the main part.

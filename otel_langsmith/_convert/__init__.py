@@ -82,7 +82,11 @@ def _convert(
     )
     if status.status_code is StatusCode.ERROR:
         run["error"] = events.error(status, span_events)
-    session_name, session_id = _project(attributes, native, run, project)
+    session_name, session_id = langsmith.project(attributes) if native else (None, None)
+    if session_id is not None:
+        run["session_id"] = session_id
+    if session_name is not None or session_id is None:
+        run["session_name"] = session_name or project
     metadata = _metadata(attributes, present, native, consumed, metadata)
     inherit = components.thread(attributes, present, metadata)
     _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
@@ -185,16 +189,6 @@ def _content(
     if run_tags:
         run["tags"] = run_tags
     return run
-
-
-def _project(attributes: dict[str, Any], native: bool, run: dict[str, Any], project: str) -> tuple[Any, Any]:
-    """The project the span names (session name and id), written into the run; else the default."""
-    session_name, session_id = langsmith.project(attributes) if native else (None, None)
-    if session_id is not None:
-        run["session_id"] = session_id
-    if session_name is not None or session_id is None:
-        run["session_name"] = session_name or project
-    return session_name, session_id
 
 
 def _metadata(

@@ -92,6 +92,7 @@ def test_the_typed_keywords_are_the_settings_fields():
 @pytest.mark.parametrize("front", [LangSmithSpanExporter, LangSmithSpanProcessor])
 def test_both_fronts_take_every_option_and_refuse_unknown_ones(front):
     values = {
+        "tracing": True,
         "api_key": "k",
         "endpoint": "http://127.0.0.1:9",
         "project": "p",

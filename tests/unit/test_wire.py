@@ -75,7 +75,7 @@ def test_hostile_values_are_sanitized_not_raised():
         cursor.append([])
         cursor = cursor[0]
     hostile["outputs"] = {"deep": nested}
-    body = wire.multipart_body([wire.encode_run(hostile)], "bnd")
+    body = wire.multipart_body([wire.encode_sanitized(hostile)], "bnd")
     ops = operations_from_multipart(parse_multipart(body, wire.content_type("bnd")))
     ((operation, run),) = ops
     assert operation == "post"
