@@ -16,10 +16,13 @@ The endpoint: ``otel_langsmith.testing.LangSmithReceiver`` in a child process (i
 does not take the measured process's GIL), driven over a pipe. Every cycle (60 s; half the run if
 shorter) it answers, on a script: 503s, 503s with ``Retry-After``, dropped connections, slow
 replies (in time, and one past the request timeout: stored, but the client gave up), trickling
-replies (a byte at a time: the client's whole-request deadline must cut them). Once, in the
-middle, it goes down (listener closed and every open connection cut) for ``--outage`` seconds and
-comes back on the same port. The memory queue is bounded (``--max-queue-mib``): what the outage
-piles up beyond it is dropped, oldest first, and counted.
+replies (a byte at a time: the client's whole-request deadline must cut them). A group of faults
+waits until the client has recovered from the previous one (a write answered normally since), so
+that groups do not chain into one long backoff. Once, in the middle, the receiver goes down
+(listener closed and every open connection cut) for ``--outage`` seconds and comes back on the
+same port; no fault is planned around it, nor in the 30 s after (the client's longest backoff).
+The memory queue is bounded (``--max-queue-mib``): what an outage piles up beyond it is dropped,
+oldest first, and counted. The retry policy is the package's default.
 
 Every ``--sample-every`` seconds a line: spans ended, runs stored, the exporter's stats, the
 measured process's RSS (``/proc/self/statm``). At the end, ``provider.shutdown()`` (and with
@@ -32,8 +35,9 @@ run) exceeds the RSS at the warm-up by at most ``--flat-mib`` (default: the queu
 16 MiB, since the queue may legitimately fill during the outage).
 
 Exit status 1 when a run is neither stored nor counted, a run was stored that was never made, a
-run was posted twice with no late answer to explain it, a span was lost before the exporter, or
-memory grew.
+run was posted twice with no late answer to explain it, a span was lost before the exporter,
+something is still held after shutdown, the receiver took writes while down, or memory grew.
+``--timeline FILE`` writes every write request the receiver answered, and the samples, as JSON.
 """
 
 from __future__ import annotations
@@ -111,6 +115,8 @@ class SoakReceiver(LangSmithReceiver):
         #: Writes that arrived while down (after the stop had time to close the listener and cut the
         #: connections; a request already in flight is finished, as by a server stopping gracefully).
         self.writes_while_down = 0
+        #: Writes answered normally since the last planned fault was taken.
+        self.calm_writes = 0
 
     def _store(self, operation: str, run: dict[str, Any]) -> None:
         fault = getattr(self._local, "fault", None)
@@ -139,6 +145,7 @@ class SoakReceiver(LangSmithReceiver):
         at = time.monotonic() if arrived is None else arrived
         with self._lock:
             self.writes.append((at, status, ops, fault.message if fault is not None else ""))
+            self.calm_writes = 0 if fault is not None else self.calm_writes + (status == 202)
             down_since = self.down_since
             if down_since is not None and at > down_since + _STOPPING:
                 self.writes_while_down += 1
@@ -181,6 +188,8 @@ class SoakReceiver(LangSmithReceiver):
             "planned": sum(r.message.startswith(_PLANNED) for r in writes),  # answered by a fault's status
             "rejected": sum(r.status >= 400 and not r.message.startswith(_PLANNED) for r in writes),
             "writes_while_down": self.writes_while_down,
+            "faults_waiting": len(self.faults),
+            "calm_writes": self.calm_writes,
         }
 
     def check(self, trace_base: int, span_base: int, traces: int) -> dict[str, Any]:
@@ -417,6 +426,9 @@ class Event:
     at: float
     label: str = field(compare=False)
     commands: list[tuple[str, Any]] = field(compare=False, default_factory=list)
+    #: Planned faults wait for the client to recover from the previous ones (a write answered
+    #: normally since), so that groups do not chain into one long backoff; past this time, skipped.
+    latest: float | None = field(compare=False, default=None)
 
 
 def schedule(seconds: float, timeout: float, outage: float) -> tuple[list[Event], float, float]:
@@ -454,7 +466,8 @@ def schedule(seconds: float, timeout: float, outage: float) -> tuple[list[Event]
             # Nothing planned around the outage, nor while the client backs off after it (up to
             # RetryPolicy's 30 s): its effects stay apart from the script's.
             if at < seconds - 5 and not (down - 5 <= at < up + 30):
-                events.append(Event(at, f"plan {label}", [("plan", planned)]))
+                latest = down - 5 if at < down else seconds - 5
+                events.append(Event(at, f"plan {label}", [("plan", planned)], latest))
         start += cycle
     return sorted(events), down, up
 
@@ -508,26 +521,56 @@ class Conductor(threading.Thread):
         every: float,
     ) -> None:
         super().__init__(name="soak-conductor", daemon=True)
-        self.receiver, self.events, self.stats, self.ended = receiver, deque(events), stats, ended
+        self.receiver, self.stats, self.ended = receiver, stats, ended
+        self.events = deque(event for event in events if event.latest is None)
+        #: Planned faults, in order: each waits for the client to recover from the one before.
+        self.groups = deque(event for event in events if event.latest is not None)
         self.started, self.every = started, every
         self.samples: list[Sample] = []
+        self.skipped: list[str] = []
         self.finish = threading.Event()
         self.down = False
+        self.error = ""
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
     def run(self) -> None:
+        try:
+            self._conduct()
+        except BaseException as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _conduct(self) -> None:
         next_sample = self.every
         while not self.finish.is_set():
-            due = min(next_sample, self.events[0].at if self.events else float("inf"))
+            due = min([next_sample, *(queue[0].at for queue in (self.events, self.groups) if queue)])
             if self.finish.wait(max(0.0, due - self.now())):
                 return
             while self.events and self.events[0].at <= self.now():
                 self.apply(self.events.popleft())
+            if self.groups and self.groups[0].at <= self.now():
+                self.plan(self.groups[0])
             if next_sample <= self.now():
                 self.sample()
                 next_sample += self.every
+
+    def plan(self, group: Event) -> None:
+        """Plan a group of faults once the client has recovered from the last one; else look again
+        in half a second, or skip it past its latest time."""
+        assert group.latest is not None
+        if self.now() > group.latest:
+            self.groups.popleft()
+            self.skipped.append(group.label)
+            print(f"t={self.now():6.1f}s  skipped ({group.label}): the client had not recovered in time", flush=True)
+            return
+        counts = self.receiver.call("counts")
+        if counts["faults_waiting"] or not counts["calm_writes"]:
+            group.at = self.now() + 0.5
+            return
+        self.groups.popleft()
+        self.apply(group)
 
     def apply(self, event: Event) -> None:
         said = ""
@@ -622,7 +665,7 @@ def run(
     print(
         f"soak: {args.minutes:g} min at {args.rate:g} spans/s ({SPANS_PER_TRACE} spans a trace, ~1 KB of text each), "
         f"front {args.front}, timeout {args.timeout:g}s, queue {args.max_queue_mib:g} MiB"
-        f"{', spool ' + spool if spool else ''}; receiver pid in a child at {receiver.url}; "
+        f"{', spool ' + spool if spool else ''}; receiver in a child process at {receiver.url}; "
         f"outage {down:.0f}-{up:.0f}s; warm-up {warm_up:.0f}s; Python {sys.version.split()[0]}",
         flush=True,
     )
@@ -688,6 +731,8 @@ def run(
         flat_mib=flat_mib,
         logs=logs,
         unconsumed=unconsumed,
+        skipped=len(conductor.skipped),
+        conductor_error=conductor.error,
         shutdown_seconds=shutdown_seconds,
         cpu=cpu_load.ru_utime + cpu_load.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime,
     )
@@ -707,10 +752,12 @@ def report(
     flat_mib: float,
     logs: LogCount,
     unconsumed: int,
+    skipped: int,
+    conductor_error: str,
     shutdown_seconds: float,
     cpu: float,
 ) -> int:
-    failures: list[str] = []
+    failures: list[str] = [f"the schedule stopped: {conductor_error}"] if conductor_error else []
     ended = counter.spans
     if ended != made.traces * SPANS_PER_TRACE or counter.traces != made.traces:
         failures.append(f"ids: {counter.traces} traces and {ended} spans for {made.traces} traces made")
@@ -794,7 +841,7 @@ def report(
         ),
         ("rejected by the receiver's checks", f"{check['rejected']:,} {check['rejected_sample'] or ''}".rstrip()),
         ("dotted-order problems (e.g. a parent dropped)", f"{check['tree_problems']:,}"),
-        ("planned faults never consumed", f"{unconsumed}"),
+        ("planned faults never consumed; groups skipped (no recovery in time)", f"{unconsumed}; {skipped}"),
         ("shutdown", f"{shutdown_seconds:.1f} s; held after: {held}"),
         (
             f"RSS at warm-up ({at_warm.at:.0f} s) / at the end / max after warm-up",

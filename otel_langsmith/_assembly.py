@@ -225,12 +225,18 @@ class Assembler:
         while stack:
             pending = stack.pop()
             refs = _refs(pending)
-            try:
-                self._place(pending, refs)
-            except Exception as exc:
-                if not self._place_reduced(pending, refs, exc):
-                    continue  # its waiting children stay, and are released as roots in time
-            ready.append(pending.run)
+            if pending.transparent:
+                # Left out by the span filter: its children take its place, under its parent.
+                parent = self._placed.get(pending.parent) if pending.parent is not None else None
+                for ref in refs:
+                    self._placed.remember(ref, parent)
+            else:
+                try:
+                    self._place(pending, refs)
+                except Exception as exc:
+                    if not self._place_reduced(pending, refs, exc):
+                        continue  # its waiting children stay, and are released as roots in time
+                ready.append(pending.run)
             for ref in refs:
                 stack.extend(in_batch_children.pop(ref, ()))
                 waiting = self._children.get(ref)

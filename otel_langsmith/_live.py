@@ -29,12 +29,15 @@ logger = logging.getLogger(__name__)
 class OpenSpan:
     span: Span
     #: Its ``lineage`` holds what children inherit: a remote caller's metadata and tags, and the
-    #: span's own ``langsmith.metadata.*`` and tags.
-    placed: Placed
+    #: span's own ``langsmith.metadata.*`` and tags. For a span the filter leaves out, the place its
+    #: children take instead (None: they are roots).
+    placed: Placed | None
     parent: Placed | None
     opened: float
     #: Posted as in progress already: its end is a patch.
     posted: bool = False
+    #: Sent at all (the span filter kept it).
+    kept: bool = True
 
 
 class LiveSpans:
@@ -53,8 +56,8 @@ class LiveSpans:
     def __len__(self) -> int:
         return len(self._open)
 
-    def start(self, span: Span, parent_context: Context | None, now: float) -> None:
-        """Place a span that starts now."""
+    def start(self, span: Span, parent_context: Context | None, now: float, *, kept: bool = True) -> None:
+        """Place a span that starts now; one the filter leaves out only passes its parent's place on."""
         context = span.get_span_context()
         attributes = span.attributes or {}
         # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
@@ -70,6 +73,10 @@ class LiveSpans:
             parent = remote_parent(parent_context)
         else:
             parent = self.placement(parent_span.span_id)
+        if not kept:
+            with self._lock:
+                self._open[context.span_id] = OpenSpan(span, parent, parent, now, kept=False)
+            return
         if identity.run_id is not None:
             run_id = identity.run_id
         else:
@@ -117,7 +124,11 @@ class LiveSpans:
         """Open spans to post as in progress now (each once): open for ``live_after`` seconds."""
         with self._lock:
             self._evict(now)
-            found = [entry for entry in self._open.values() if not entry.posted and now - entry.opened >= live_after]
+            found = [
+                entry
+                for entry in self._open.values()
+                if entry.kept and not entry.posted and now - entry.opened >= live_after
+            ]
             for entry in found:
                 entry.posted = True
             return found

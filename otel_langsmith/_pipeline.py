@@ -132,7 +132,8 @@ class Pipeline:
         if self._stopped or not self._on:
             return
         try:
-            self._runs.live.start(span, parent_context, self._clock())
+            runs = self._runs
+            runs.live.start(span, parent_context, self._clock(), kept=runs.keep is None or runs.kept(span))
         except Exception:
             logger.exception("%s could not place span %r; it will be sent as a root", self._name, span.name)
         self._live_mode = True
@@ -145,6 +146,10 @@ class Pipeline:
             return
         context = span.get_span_context()
         entry = self._runs.live.end(context.span_id) if context is not None else None
+        if not (entry.kept if entry is not None else self._runs.kept(span)):
+            self._counts.add("spans_received")
+            self._counts.add("spans_filtered")
+            return
         with self._wake:
             self._outbox.append((span, entry))
             waiting = len(self._outbox)
@@ -266,6 +271,7 @@ class Pipeline:
             dropped["placement"] = assembler.lost
         return Stats(
             spans_received=counts["spans_received"],
+            spans_filtered=counts["spans_filtered"],
             runs_exported=counts["runs_exported"],
             runs_retried=counts["runs_retried"],
             runs_spooled=counts["runs_spooled"],

@@ -71,26 +71,29 @@ class Placed:
 _PLACED_OVERHEAD = 250
 
 
-class PlacedRegistry(OrderedDict[int, Placed]):
+class PlacedRegistry(OrderedDict[int, "Placed | None"]):
     """Placements kept for the children that arrive after their parent, by run key, bounded in
     bytes: the oldest are forgotten first (children rarely come long after their parent). Reads
-    are a dict's; :meth:`remember` is the only way in. Not thread-safe: its owner holds a lock."""
+    are a dict's; :meth:`remember` is the only way in. A span the filter left out is kept with the
+    placement its children take (None: they are roots). Not thread-safe: its owner holds a lock."""
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__()
         self._max_bytes = max_bytes
         self.bytes = 0
 
-    def remember(self, key: int, placed: Placed) -> None:
-        before = self.pop(key, None)  # placed again (a span exported twice): the newest now
-        if before is not None:
-            self.bytes -= len(before.dotted_order) + _PLACED_OVERHEAD
+    def remember(self, key: int, placed: Placed | None) -> None:
+        if key in self:  # placed again (a span exported twice): the newest now
+            self.bytes -= _cost(self.pop(key))
         self[key] = placed
-        self.bytes += len(placed.dotted_order) + _PLACED_OVERHEAD
+        self.bytes += _cost(placed)
         while self.bytes > self._max_bytes and len(self) > 1:
             # popitem, not del of next(iter()): a dict drained from the front scans its holes.
-            _, forgotten = self.popitem(last=False)
-            self.bytes -= len(forgotten.dotted_order) + _PLACED_OVERHEAD
+            self.bytes -= _cost(self.popitem(last=False)[1])
+
+
+def _cost(placed: Placed | None) -> int:
+    return _PLACED_OVERHEAD + (len(placed.dotted_order) if placed is not None else 0)
 
 
 def place(

@@ -15,12 +15,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from . import _wire as wire
 from ._assembly import Assembler
-from ._convert import SpanConverter, minimal_pending
+from ._convert import PendingRun, SpanConverter, llm_related, minimal_pending, transparent_pending
 from ._convert.redact import Redaction
 from ._live import LiveSpans, OpenSpan
 from ._logs import STORE
 from ._placement import fill, place
-from ._settings import Settings
+from ._settings import Settings, SpanFilter
 from ._stats import Counters
 from ._throttle import Throttled
 
@@ -45,6 +45,7 @@ class Runs:
             ),
             logs=STORE.take,
         )
+        self.keep = _span_filter(settings.span_filter)
         self.fresh_state()
 
     def fresh_state(self) -> None:
@@ -57,12 +58,32 @@ class Runs:
 
     # -- the exporter's spans: placed when their parent has arrived ---------------------------------
 
+    def kept(self, span: ReadableSpan) -> bool:
+        """Whether the span filter sends this span (a filter that raises keeps it)."""
+        keep = self.keep
+        if keep is None:
+            return True
+        try:
+            return bool(keep(span))
+        except Exception as exc:
+            self._problems.report(1, "The span filter raised on span %r (%r); the span is kept", span.name, exc)
+            return True
+
     def of_exported(self, spans: Sequence[ReadableSpan]) -> Encoded:
         now = self._clock()
-        pendings = [pending for pending in map(self.convert, spans) if pending is not None]
+        if self.keep is None:
+            pendings = [pending for pending in map(self.convert, spans) if pending is not None]
+        else:
+            pendings = [pending for pending in map(self._filtered, spans) if pending is not None]
         ready = self.assembler.add(pendings, now=now)
         ready += self.assembler.expire(now=now)
         return self._encode(ready, "post")
+
+    def _filtered(self, span: ReadableSpan) -> PendingRun | None:
+        if self.kept(span):
+            return self.convert(span)
+        self._counts.add("spans_filtered")
+        return transparent_pending(span)
 
     def of_expired(self) -> Encoded:
         """Spans whose parent did not arrive within ``parent_wait``, as roots."""
@@ -98,7 +119,7 @@ class Runs:
         pending = self.convert(span)
         if pending is None:
             return None
-        if entry is None:
+        if entry is None or entry.placed is None:
             # Started before this processor was installed: its place is unknown, so it is a root.
             placed = place(
                 pending.run_id,
@@ -157,6 +178,13 @@ class Runs:
             type(exc).__name__,
             exc,
         )
+
+
+def _span_filter(setting: str | SpanFilter) -> SpanFilter | None:
+    """The function that says which spans are sent; None: all of them."""
+    if callable(setting):
+        return setting
+    return llm_related if setting == "llm" else None
 
 
 _IDENTITY = frozenset(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import requests
+from opentelemetry.sdk.trace import ReadableSpan
 
 from ._convert.redact import Hook
 from ._retry import RetryPolicy
@@ -30,6 +31,10 @@ from ._retry import RetryPolicy
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://api.smith.langchain.com"
+
+#: Which spans become runs: a function of the span (as it starts, for the processor; ended, for
+#: the exporter).
+SpanFilter = Callable[[ReadableSpan], bool]
 COMPRESSIONS = ("auto", "zstd", "gzip", "none")
 
 
@@ -89,6 +94,16 @@ def _flag(raw: str) -> bool:
     if value in ("0", "false", "no", "off", ""):
         return False
     raise ValueError("must be true or false")
+
+
+SPAN_FILTERS = ("all", "llm")
+
+
+def _span_filter(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in SPAN_FILTERS:
+        raise ValueError(f"must be one of {', '.join(SPAN_FILTERS)} (or, as an argument, a function)")
+    return value
 
 
 def _compression(raw: str) -> str:
@@ -190,6 +205,12 @@ class Settings:
     open_span_ttl: float = _option(
         3600.0, _positive_float, "processor: a span open this long (seconds) is forgotten, with a log line"
     )
+    span_filter: str | SpanFilter = _option(
+        "all",
+        _span_filter,
+        "`all`; `llm`: only spans an LLM dialect recognises (and those with a `langsmith.*` attribute), "
+        "each under its nearest kept ancestor; or a function `span -> bool`",
+    )
     hide_inputs: bool = _option(False, _flag, "send `{}` as every run's inputs", langsmith="HIDE_INPUTS")
     hide_outputs: bool = _option(False, _flag, "send `{}` as every run's outputs", langsmith="HIDE_OUTPUTS")
     process_inputs: Hook | None = _option(
@@ -279,6 +300,7 @@ class Options(TypedDict, total=False):
     flush_interval: float
     live_after: float
     open_span_ttl: float
+    span_filter: str | SpanFilter
     hide_inputs: bool
     hide_outputs: bool
     process_inputs: Hook | None
@@ -293,7 +315,7 @@ _DEFAULT = object()
 def _resolve(declared: dataclasses.Field[Any], argument: Any, env: Mapping[str, str]) -> Any:
     option: Option = declared.metadata["option"]
     if argument is not None:
-        if option.parse is None or (isinstance(argument, bool) and option.parse is _flag):
+        if option.parse is None or (isinstance(argument, bool) and option.parse is _flag) or callable(argument):
             return argument
         try:
             return option.parse(str(argument))

@@ -38,6 +38,8 @@ class Stats:
 
     #: Ended spans handed over (to the exporter's ``export`` or the processor's ``on_end``).
     spans_received: int = 0
+    #: Spans the span filter left out (their children placed under their nearest kept ancestor).
+    spans_filtered: int = 0
     #: Runs LangSmith accepted (a patch that completes a live run counts too).
     runs_exported: int = 0
     #: Runs in requests that were sent again.

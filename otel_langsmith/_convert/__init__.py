@@ -27,7 +27,17 @@ from .redact import Redaction
 from .run_type import DEFAULT_RUN_TYPE, infer_run_type
 from .values import decode_text
 
-__all__ = ["PendingRun", "RunKey", "SpanConverter", "minimal_pending", "run_key", "span_to_pending"]
+__all__ = [
+    "LLM_FAMILIES",
+    "PendingRun",
+    "RunKey",
+    "SpanConverter",
+    "llm_related",
+    "minimal_pending",
+    "run_key",
+    "span_to_pending",
+    "transparent_pending",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +243,21 @@ _CONVENTION_KEYS = frozenset(
 )
 
 
+# The attribute families of the LLM dialects (GenAI, OpenInference's llm.* and openinference.*,
+# Traceloop, Vercel AI, LangSmith's own): a span with any of them is LLM-related, for span_filter="llm".
+LLM_FAMILIES = frozenset(("gen_ai", "llm", "openinference", "traceloop", "ai", "langsmith"))
+
+
+def llm_related(span: ReadableSpan) -> bool:
+    """Whether a supported dialect recognises the span as part of an LLM application: it has a key
+    of their families, or a name they give model, tool and embedding calls."""
+    attributes = span.attributes or {}
+    present = keys.present(tuple(attributes))
+    if not LLM_FAMILIES.isdisjoint(present):
+        return True
+    return run_types.span_name(attributes, span.name) is not None
+
+
 def _plain(present: frozenset[str], question: object) -> bool:
     """No convention reads any of the keys: only the span's name could still make it more than a
     chain (``span_name`` is the one rule that applies to every span)."""
@@ -349,6 +374,28 @@ def _attributes(span: ReadableSpan) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def transparent_pending(span: ReadableSpan) -> PendingRun | None:
+    """A span the filter leaves out: only where it sits, for its children to take its place."""
+    context, parent = span.context, span.parent
+    if context is None:
+        return None
+    run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
+    return PendingRun(
+        span_id=context.span_id,
+        otel_trace_id=context.trace_id,
+        run_id=run_id,
+        key=key,
+        parent=None if parent is None or parent.is_remote else parent.span_id,
+        start_us=0,
+        end_us=None,
+        run={},
+        metadata={},
+        resource=None,
+        project_explicit=False,
+        transparent=True,
+    )
 
 
 def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> PendingRun:

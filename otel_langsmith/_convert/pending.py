@@ -47,3 +47,5 @@ class PendingRun:
     parent_run_id: str | None = None
     #: Metadata every run below this one carries too (thread and user keys).
     inherit: dict[str, Any] | None = None
+    #: Left out by the span filter: not sent, its children placed where it would have been.
+    transparent: bool = False

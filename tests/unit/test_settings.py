@@ -109,6 +109,7 @@ def test_both_fronts_take_every_option_and_refuse_unknown_ones(front):
         "flush_interval": 0.5,
         "live_after": 2.0,
         "open_span_ttl": 70.0,
+        "span_filter": "llm",
         "hide_inputs": True,
         "hide_outputs": True,
         "process_inputs": lambda value: value,
