@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
@@ -34,6 +34,7 @@ from ._settings import Settings
 from ._spool import Spool
 from ._stats import Counters, Stats
 from ._transport import Transport, suppressed_instrumentation
+from ._wire import EncodedRun
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 _OUTBOX_WAKE = 2048
 _OUTBOX_MAX = 65_536
 # Ended spans converted and queued at a time: bounds what a flush holds at once.
-_CHUNK = 512
+_CHUNK = 128
 
 
 class Pipeline:
@@ -122,7 +123,7 @@ class Pipeline:
         if not self._on:
             return True
         self._counts.add("spans_received", len(spans))
-        self._backlog.put(self._runs.of_exported(spans))
+        self._put(self._runs.of_exported(spans))
         if self._runs.assembler.waiting:
             self._start_worker()
         return True
@@ -200,16 +201,20 @@ class Pipeline:
         """What the worker does each time it wakes: convert ended spans, post long-open ones,
         release spans whose parent did not come in time."""
         self._flush_ended(self._runs.live.due(self._clock(), self.settings.live_after))
-        self._backlog.put(self._runs.of_expired())
+        self._put(self._runs.of_expired())
 
     def _flush_ended(self, live: list[OpenSpan]) -> None:
         with self._convert_lock:
             with self._wake:
                 ended, self._outbox = self._outbox, []
             self._counts.add("spans_received", len(ended))
-            self._backlog.put(self._runs.of_ended(ended[:_CHUNK], live))
+            self._put(self._runs.of_ended(ended[:_CHUNK], live))
             for start in range(_CHUNK, len(ended), _CHUNK):
-                self._backlog.put(self._runs.of_ended(ended[start : start + _CHUNK], ()))
+                self._put(self._runs.of_ended(ended[start : start + _CHUNK], ()))
+
+    def _put(self, chunks: Iterator[list[EncodedRun]]) -> None:
+        for encoded in chunks:
+            self._backlog.put(encoded)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -220,7 +225,7 @@ class Pipeline:
             return False
         try:
             self._flush_ended([])
-            self._backlog.put(self._runs.of_expired())
+            self._put(self._runs.of_expired())
             sent = self._backlog.flush(timeout_millis / 1000)
         except Exception:
             logger.exception("%s failed to flush", self._name)
@@ -243,7 +248,7 @@ class Pipeline:
             worker.join(max(0.0, deadline - time.monotonic()))
         try:
             self._flush_ended(self._runs.live.due(self._clock(), 0.0))
-            self._backlog.put(self._runs.of_waiting("shutdown"))
+            self._put(self._runs.of_waiting("shutdown"))
         except Exception:
             logger.exception("%s failed to convert what it held at shutdown", self._name)
         self._backlog.close(max(0.0, deadline - time.monotonic()), grace=self.settings.shutdown_grace)

@@ -8,7 +8,7 @@ Two ways to be placed: a span handed over when it ended waits in the assembler f
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,6 +27,9 @@ from ._throttle import Throttled
 logger = logging.getLogger(__name__)
 
 Encoded = list[wire.EncodedRun]
+# Runs encoded and handed on at a time: orjson's output holds several times its length until the
+# queue compacts it or the request is sent, so a chunk bounds what encoding holds at once.
+_ENCODE_CHUNK = 64
 
 
 class Runs:
@@ -69,7 +72,7 @@ class Runs:
             self._problems.report(1, "The span filter raised on span %r (%r); the span is kept", span.name, exc)
             return True
 
-    def of_exported(self, spans: Sequence[ReadableSpan]) -> Encoded:
+    def of_exported(self, spans: Sequence[ReadableSpan]) -> Iterator[Encoded]:
         now = self._clock()
         if self.keep is None:
             pendings = [pending for pending in map(self.convert, spans) if pending is not None]
@@ -85,17 +88,19 @@ class Runs:
         self._counts.add("spans_filtered")
         return transparent_pending(span)
 
-    def of_expired(self) -> Encoded:
+    def of_expired(self) -> Iterator[Encoded]:
         """Spans whose parent did not arrive within ``parent_wait``, as roots."""
         return self._encode(self.assembler.expire(now=self._clock()), "post")
 
-    def of_waiting(self, reason: str) -> Encoded:
+    def of_waiting(self, reason: str) -> Iterator[Encoded]:
         """Every span still waiting for its parent, as roots."""
         return self._encode(self.assembler.drain(reason), "post")
 
     # -- the processor's spans: placed when they started --------------------------------------------
 
-    def of_ended(self, ended: Sequence[tuple[ReadableSpan, OpenSpan | None]], live: Sequence[OpenSpan]) -> Encoded:
+    def of_ended(
+        self, ended: Sequence[tuple[ReadableSpan, OpenSpan | None]], live: Sequence[OpenSpan]
+    ) -> Iterator[Encoded]:
         """Ended spans, and open ones to post as in progress. A run that ended after it was posted
         is a patch; a post and a patch of one run that meet here are one post (LangSmith bills
         each operation)."""
@@ -113,7 +118,8 @@ class Runs:
                 patches[run["id"]] = run
             else:
                 posts[run["id"]] = {**posts.get(run["id"], {}), **run}
-        return self._encode(list(posts.values()), "post") + self._encode(list(patches.values()), "patch")
+        yield from self._encode(list(posts.values()), "post")
+        yield from self._encode(list(patches.values()), "patch")
 
     def _run_of(self, span: ReadableSpan, entry: OpenSpan | None) -> dict[str, Any] | None:
         pending = self.convert(span)
@@ -145,14 +151,15 @@ class Runs:
 
     # -- encoding -------------------------------------------------------------------------------------
 
-    def _encode(self, runs: list[dict[str, Any]], operation: str) -> Encoded:
-        encoded = []
-        for run in runs:
-            try:
-                encoded.append(wire.encode_run(run, operation=operation))
-            except Exception:
-                encoded += self._encode_refused(run, operation)
-        return encoded
+    def _encode(self, runs: list[dict[str, Any]], operation: str) -> Iterator[Encoded]:
+        for start in range(0, len(runs), _ENCODE_CHUNK):
+            encoded = []
+            for run in runs[start : start + _ENCODE_CHUNK]:
+                try:
+                    encoded.append(wire.encode_run(run, operation=operation))
+                except Exception:
+                    encoded += self._encode_refused(run, operation)
+            yield encoded
 
     def _encode_refused(self, run: dict[str, Any], operation: str) -> Encoded:
         """A run orjson refused: sanitized, or reduced to its identity, or lost (counted)."""

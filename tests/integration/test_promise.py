@@ -313,10 +313,11 @@ def test_the_processor_is_bounded_while_the_endpoint_is_down():
         tracemalloc.stop()
     stats = processor.stats()
     # 120 MB of content went through; the queue keeps 2 MiB of it, the rest is dropped and counted.
-    # What else is held: the placements kept for late children, and the chunk being converted.
+    # What else is held, whatever the traffic: the ended spans not converted yet, the chunk being
+    # converted, and the placements kept for late children.
     assert stats.dropped["queue_full"] > 10_000
     assert stats.queued_runs + stats.dropped["queue_full"] == 12_000
-    assert peak < 40, f"peak {peak:.1f} MiB"
+    assert peak < 48, f"peak {peak:.1f} MiB"
     provider.shutdown()
 
 
