@@ -129,17 +129,23 @@ def _second(seconds: int) -> tuple[str, str]:
     )
 
 
+def _split(us: int) -> tuple[tuple[str, str], int]:
+    """The formatted whole second of a time (clamped to the years a run can carry) and its micros."""
+    if not 0 <= us <= MAX_US:
+        us = min(max(us, 0), MAX_US)
+    seconds, micros = divmod(us, _US_PER_S)
+    return _second(seconds), micros
+
+
 def segment_time(us: int) -> str:
     """``dotted_order`` time: UTC ``%Y%m%dT%H%M%S%fZ``, always six fractional digits.
 
     >>> segment_time(1_700_000_000_123_456)
     '20231114T221320123456Z'
     """
-    if not 0 <= us <= MAX_US:
-        us = min(max(us, 0), MAX_US)
-    seconds, micros = divmod(us, _US_PER_S)
+    second, micros = _split(us)
     # printf, not an f-string with a format spec, which costs more (three times per run).
-    return "%s%06dZ" % (_second(seconds)[0], micros)  # noqa: UP031
+    return "%s%06dZ" % (second[0], micros)  # noqa: UP031
 
 
 def iso_time(us: int) -> str:
@@ -148,10 +154,8 @@ def iso_time(us: int) -> str:
     >>> iso_time(1_700_000_000_000_000)
     '2023-11-14T22:13:20.000000+00:00'
     """
-    if not 0 <= us <= MAX_US:
-        us = min(max(us, 0), MAX_US)
-    seconds, micros = divmod(us, _US_PER_S)
-    return "%s%06d+00:00" % (_second(seconds)[1], micros)  # noqa: UP031
+    second, micros = _split(us)
+    return "%s%06d+00:00" % (second[1], micros)  # noqa: UP031
 
 
 def segment(us: int, run_id: str) -> str:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_langsmith._pipeline import Pipeline
 from otel_langsmith._settings import Settings
@@ -48,3 +53,33 @@ def front_with_clock(front_class, clock, **options):
     front = front_class.__new__(front_class)
     front._pipeline = Pipeline(Settings.resolve(**options), name=front_class.__name__, clock=clock)
     return front
+
+
+def closed_port_url() -> str:
+    """A loopback address nothing listens on: every connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class Silent:
+    """An endpoint on loopback that accepts connections and never answers."""
+
+    def __enter__(self) -> str:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+
+def ended_spans(body) -> list:
+    """The spans ``body(tracer)`` ended, recorded by the real SDK."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    body(provider.get_tracer("tests"))
+    provider.shutdown()
+    return list(memory.get_finished_spans())

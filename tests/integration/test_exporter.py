@@ -218,27 +218,18 @@ def test_a_span_with_a_remote_parent_is_sent_as_a_root_at_once(langsmith_receive
     provider.shutdown()
 
 
-def test_a_span_whose_parent_never_ends_is_sent_at_the_wait_limit(langsmith_receiver, caplog):
+def test_the_exporters_own_thread_releases_a_span_whose_parent_never_ends(langsmith_receiver):
+    # The boundary of the wait is tested on a fake clock (test_lifecycle.py); here, that the
+    # exporter's worker wakes up for it by itself, with no further export.
     exporter = langsmith_receiver.exporter(parent_wait=0.5)
     provider = make_provider(exporter)
     tracer = provider.get_tracer("never-ends")
     parent = tracer.start_span("parent-that-never-ends")
     with tracer.start_as_current_span("child", context=trace.set_span_in_context(parent)):
-        with tracer.start_as_current_span("grandchild"):
-            pass
+        pass
     provider.force_flush()
-    assert exporter.stats().waiting == 2
-    with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
-        # No further export happens: the exporter's own timer releases them.
-        assert langsmith_receiver.wait_for_runs(2, timeout=5)
-    (root,) = langsmith_receiver.roots()
-    assert root["name"] == "child"
-    assert root["extra"]["metadata"]["OTEL_PARENT_SPAN_ID"] == f"{parent.context.span_id:016x}"
-    assert root["extra"]["metadata"]["OTEL_PARENT_MISSING"] == "timeout"
-    assert [c["name"] for c in langsmith_receiver.children(root["id"])] == ["grandchild"]
+    assert langsmith_receiver.wait_for_runs(1, timeout=5)
     assert exporter.stats().released_as_root == {"timeout": 1}
-    assert "not seen (timeout)" in caplog.text
-    assert langsmith_receiver.rejected == []
     provider.shutdown()
 
 

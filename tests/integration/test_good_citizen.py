@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from helpers import child_environment, run_child
+from helpers import Silent, child_environment, closed_port_url, run_child
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_langsmith
@@ -24,25 +23,6 @@ from otel_langsmith._spool import decode_file
 
 BIN = Path(sys.executable).parent
 INSTRUMENT = BIN / "opentelemetry-instrument"
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-class Silent:
-    """An endpoint that accepts connections and never answers."""
-
-    def __enter__(self) -> str:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
 
 
 # -- 1. exit does not hang when LangSmith is unreachable -------------------------------------------

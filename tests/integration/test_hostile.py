@@ -7,11 +7,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import ended_spans
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_langsmith import _ids as ids
 from otel_langsmith.testing import LangSmithReceiver
@@ -76,15 +75,6 @@ def exporter(receiver):
     exporter = receiver.exporter()
     yield exporter
     exporter.shutdown()
-
-
-def ended_spans(body) -> list:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    body(provider.get_tracer("hostile"))
-    provider.shutdown()
-    return list(memory.get_finished_spans())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

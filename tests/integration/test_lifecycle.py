@@ -79,18 +79,19 @@ def test_an_exporter_made_before_fork_serves_the_child(langsmith_receiver):
     provider.shutdown()
 
 
-def test_a_long_span_is_posted_live_then_patched(langsmith_receiver):
-    clock = FakeClock()
+def clocked_processor(receiver, clock, **options):
+    """A processor on ``clock``, whose worker never wakes by itself: the test ticks instead."""
     processor = front_with_clock(
-        LangSmithSpanProcessor,
-        clock,
-        endpoint=langsmith_receiver.url,
-        api_key=langsmith_receiver.api_key,
-        flush_interval=3600,  # the test ticks instead of the worker
-        live_after=5,
+        LangSmithSpanProcessor, clock, endpoint=receiver.url, api_key=receiver.api_key, flush_interval=3600, **options
     )
     provider = TracerProvider()
     provider.add_span_processor(processor)
+    return provider, processor
+
+
+def test_a_long_span_is_posted_live_then_patched(langsmith_receiver):
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock, live_after=5)
     tracer = provider.get_tracer("live")
     with tracer.start_as_current_span("long-task", attributes={"input.value": "start"}) as span:
         run_id = ids.root_run_id(span.get_span_context().trace_id)
@@ -113,17 +114,7 @@ def test_a_long_span_is_posted_live_then_patched(langsmith_receiver):
 
 def test_a_span_open_past_its_ttl_is_forgotten_and_one_open_at_shutdown_is_posted(langsmith_receiver, caplog):
     clock = FakeClock()
-    processor = front_with_clock(
-        LangSmithSpanProcessor,
-        clock,
-        endpoint=langsmith_receiver.url,
-        api_key=langsmith_receiver.api_key,
-        flush_interval=3600,
-        live_after=60,
-        open_span_ttl=120,
-    )
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
+    provider, processor = clocked_processor(langsmith_receiver, clock, live_after=60, open_span_ttl=120)
     tracer = provider.get_tracer("ttl")
     forgotten = tracer.start_span("never-ends")
     clock.advance(121)

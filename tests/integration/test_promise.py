@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -16,10 +15,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from helpers import FakeClock, child_environment, run_child
+from helpers import FakeClock, Silent, child_environment, closed_port_url, run_child
+from helpers import ended_spans as ended
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor, RetryPolicy, _assembly, _runs
@@ -33,15 +32,6 @@ HERE = Path(__file__).parent
 WORKER = HERE / "spool_worker.py"
 
 
-def ended(body) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    body(provider.get_tracer("promise"))
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
 def good_traces(tracer, count: int) -> None:
     for index in range(count):
         with tracer.start_as_current_span(f"good-{index}", attributes={"input.value": f"question {index}"}):
@@ -51,25 +41,6 @@ def good_traces(tracer, count: int) -> None:
 
 def posts(receiver) -> list:
     return [r for r in receiver.requests if r.method == "POST"]
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-class Silent:
-    """An endpoint that accepts connections and never answers."""
-
-    def __enter__(self) -> str:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
 
 
 # -- 1. one hostile value costs its own run at most ----------------------------------------------
