@@ -30,9 +30,13 @@ measured process's RSS (``/proc/self/statm``). At the end, ``provider.shutdown()
 run is checked: stored at the receiver, or counted in ``stats().dropped``/``runs_refused``. A run
 posted twice is explained when it was in a request the receiver stored but answered too late.
 
-Memory is flat when the highest RSS after the warm-up (the first minute; a quarter of a shorter
-run) exceeds the RSS at the warm-up by at most ``--flat-mib`` (default: the queue bound plus
-16 MiB, since the queue may legitimately fill during the outage).
+Memory is flat when (1) the highest RSS after the warm-up (the first minute; a quarter of a
+shorter run) exceeds the RSS at the warm-up by at most ``--flat-mib`` (default: 1.5 times the
+queue bound plus 16 MiB: the queue may fill during the outage, and its bound counts payload bytes
+and an estimate of their overhead, not the allocator's), and (2) from 40 s after the receiver came
+back (the client's longest backoff, then some) to the end, RSS sets no new high above the highest
+seen before by more than ``--late-mib`` (default 8): once the outage's high-water mark is reached,
+a leak is what would still climb (not judged when fewer than two samples fall in that stretch).
 
 Exit status 1 when a run is neither stored nor counted, a run was stored that was never made, a
 run was posted twice with no late answer to explain it, a span was lost before the exporter,
@@ -51,7 +55,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -229,7 +232,6 @@ class SoakReceiver(LangSmithReceiver):
 def _serve(connection: Any) -> None:
     """The child process: a receiver, and a loop answering the parent's commands."""
     receiver = SoakReceiver().start()
-    port = int(receiver.url.rsplit(":", 1)[1])
     connection.send((receiver.url, receiver.api_key))
     while True:
         command, argument = connection.recv()
@@ -237,8 +239,7 @@ def _serve(connection: Any) -> None:
         if command == "plan":
             receiver.plan(*argument)
         elif command == "stop":
-            receiver.stop()
-            reply = _cut_connections(port)
+            receiver.stop()  # the listener closed and every kept-alive connection cut
         elif command == "start":
             receiver.start()
         elif command == "calm":
@@ -252,27 +253,6 @@ def _serve(connection: Any) -> None:
             connection.send(None)
             return
         connection.send(reply)
-
-
-def _cut_connections(port: int) -> int:
-    """Shut every connection accepted on ``port``, as a server going down does: ``stop()`` closes
-    only the listener, and a client's kept-alive connection would go on being served."""
-    cut = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            sock = socket.socket(fileno=int(name))
-        except (OSError, ValueError):
-            continue  # not a socket (or already closed)
-        try:
-            if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.getsockname()[1] == port:
-                sock.getpeername()  # raises for a listening socket
-                sock.shutdown(socket.SHUT_RDWR)
-                cut += 1
-        except OSError:
-            pass
-        finally:
-            sock.detach()  # the fd stays its owner's
-    return cut
 
 
 class Receiver:
@@ -610,13 +590,14 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=20.0, help="seconds the receiver is down, once")
     parser.add_argument("--sample-every", type=float, default=10.0, help="seconds between sample lines")
     parser.add_argument("--timeline", help="write every request the receiver answered, and the samples, here (JSON)")
-    parser.add_argument("--flat-mib", type=float, help="allowed RSS rise after the warm-up (default: queue + 16)")
+    parser.add_argument("--flat-mib", type=float, help="allowed RSS rise after the warm-up (default: 1.5 queue + 16)")
+    parser.add_argument("--late-mib", type=float, default=8.0, help="allowed new RSS high well after the outage")
     args = parser.parse_args()
 
     seconds = args.minutes * 60
     outage = min(args.outage, seconds / 4)
     warm_up = min(60.0, seconds / 4)
-    flat_mib = args.flat_mib if args.flat_mib is not None else args.max_queue_mib + 16
+    flat_mib = args.flat_mib if args.flat_mib is not None else 1.5 * args.max_queue_mib + 16
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     receiver = Receiver()
@@ -728,6 +709,7 @@ def run(
         samples=conductor.samples,
         last=last,
         warm_up=warm_up,
+        up=up,
         flat_mib=flat_mib,
         logs=logs,
         unconsumed=unconsumed,
@@ -749,6 +731,7 @@ def report(
     samples: list[Sample],
     last: Sample,
     warm_up: float,
+    up: float,
     flat_mib: float,
     logs: LogCount,
     unconsumed: int,
@@ -799,8 +782,17 @@ def report(
         failures.append(
             f"memory grew: RSS {at_warm.rss:.1f} MiB at {at_warm.at:.0f}s, {peak.rss:.1f} at {peak.at:.0f}s"
         )
-    halfway = [s for s in after if s.at >= (at_warm.at + last.at) / 2]
-    trend = (last.rss - halfway[0].rss) / max(1e-9, (last.at - halfway[0].at) / 60) if len(halfway) > 1 else 0.0
+    recovered = up + 40
+    tail = [s.rss for s in after if s.at >= recovered]
+    late_rise = None
+    if len(tail) >= 2:
+        late_rise = max(tail) - max([s.rss for s in after if s.at < recovered] or [at_warm.rss])
+        if late_rise > args.late_mib:
+            failures.append(f"memory still climbing: a new RSS high of {max(tail):.1f} MiB after {recovered:.0f}s")
+    flat = rise <= flat_mib and (late_rise is None or late_rise <= args.late_mib)
+    late_said = (
+        f"{late_rise:+.1f} MiB (allowed {args.late_mib:g})" if late_rise is not None else "not judged (run too short)"
+    )
 
     rate = made.traces * SPANS_PER_TRACE / made.seconds if made.seconds else 0.0
     print()
@@ -849,8 +841,8 @@ def report(
         ),
         (
             "memory flat",
-            f"{'yes' if rise <= flat_mib else 'NO'}: rise {rise:+.1f} MiB (allowed {flat_mib:g}); "
-            f"second half {trend:+.2f} MiB/min",
+            f"{'yes' if flat else 'NO'}: rise {rise:+.1f} MiB (allowed {flat_mib:g}); "
+            f"new high from {recovered:.0f} s on {late_said}",
         ),
         ("CPU of the measured process", f"{cpu:.1f} s ({cpu / max(1, ended) * 1e6:.0f} us per span)"),
         (
@@ -858,6 +850,7 @@ def report(
             f"{sum(logs.levels.values())} {dict(logs.levels)}, at most {logs.busiest()} in one minute",
         ),
     ]
+    rows.append(("RSS every sample (MiB)", " ".join(f"{s.rss:.0f}" for s in samples)))
     if later is not None:
         rows.append(("spool pass (the next process)", f"exported {later.runs_exported:,}, dropped {later.dropped}"))
     for name, value in rows:

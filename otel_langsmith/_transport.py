@@ -364,6 +364,9 @@ class Transport:
                     allow_redirects=False,
                 )
                 _ = response.content  # read now, within the deadline
+                if guard.expired:
+                    # Cut by the deadline after its status line came: what was read is not the answer.
+                    raise requests.Timeout(f"no complete answer within {seconds:.1f}s")
             except requests.RequestException:
                 if guard.expired:
                     raise requests.Timeout(f"no complete answer within {seconds:.1f}s") from None

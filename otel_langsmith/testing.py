@@ -25,6 +25,7 @@ import gzip
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -333,6 +334,7 @@ class LangSmithReceiver:
         #: Posts of a run id that was already posted.
         self.duplicate_posts = 0
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -356,10 +358,19 @@ class LangSmithReceiver:
         return self
 
     def stop(self) -> None:
+        """Stop serving, as a server going down does: the listener closes and every connection
+        a client keeps alive is cut."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
 
     def __enter__(self) -> LangSmithReceiver:
         return self.start()
@@ -576,6 +587,16 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def receiver(self) -> LangSmithReceiver:
         return self.server.receiver  # type: ignore[attr-defined, no-any-return]
+
+    def setup(self) -> None:
+        super().setup()
+        with self.receiver._lock:
+            self.receiver._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.receiver._lock:
+            self.receiver._connections.discard(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         receiver = self.receiver

@@ -25,6 +25,7 @@ from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor, RetryP
 from otel_langsmith import _ids as ids
 from otel_langsmith._convert import run_type
 from otel_langsmith._logs import _Store
+from otel_langsmith._transport import Transport
 from otel_langsmith.testing import Fault, LangSmithReceiver
 
 QUICK = RetryPolicy(initial_backoff=0.1, max_backoff=0.4, jitter=0.0)
@@ -303,6 +304,36 @@ def test_a_trickling_server_cannot_hold_flush_shutdown_or_exit(langsmith_receive
     exporter.shutdown(timeout_millis=3_000)
     assert time.monotonic() - started < 3.5
     assert exporter.stats().dropped == {"shutdown": 6}
+
+
+@pytest.mark.parametrize("status", [None, 400, 503])
+def test_an_answer_cut_by_the_deadline_is_no_answer(langsmith_receiver, status):
+    # Its status line arrives, the rest trickles past the deadline: a half answer is no answer
+    # (a 202 would count runs delivered unseen, a 400 refuse them without the server's reason).
+    langsmith_receiver.plan(Fault(status=status, trickle=0.05))
+    transport = Transport(
+        endpoint=langsmith_receiver.url, api_key=langsmith_receiver.api_key, workspace_id=None, timeout=2.0
+    )
+    started = time.monotonic()
+    response = transport.post(
+        "/runs/multipart", b"-", {"Content-Type": "multipart/form-data; boundary=b"}, deadline=started + 2
+    )
+    assert response.status is None and "no complete answer" in response.message
+    assert time.monotonic() - started < 2.5
+    transport.close()
+
+
+def test_a_stopped_receiver_serves_no_kept_alive_connection(langsmith_receiver):
+    exporter = langsmith_receiver.exporter(retry_policy=QUICK)
+    exporter.export(ended(lambda tracer: good_traces(tracer, 1)))
+    assert exporter.force_flush() is True  # a connection is open, kept alive
+    langsmith_receiver.stop()
+    exporter.export(ended(lambda tracer: good_traces(tracer, 1)))
+    assert exporter.force_flush(timeout_millis=1_000) is False
+    assert len(langsmith_receiver.runs) == 2  # the second trace did not go through the old connection
+    langsmith_receiver.start()
+    assert exporter.force_flush() is True and len(langsmith_receiver.runs) == 4
+    exporter.shutdown()
 
 
 TRICKLED_APP = """
