@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,7 +43,7 @@ try:
 except ImportError:  # pragma: no cover - zstd bodies are then refused with 415
     zstandard = None  # type: ignore[assignment]
 
-__all__ = ["Fault", "LangSmithReceiver", "ReceivedRequest", "RejectedRequest"]
+__all__ = ["Fault", "LangSmithReceiver", "ReceivedRequest", "RejectedRequest", "format_tree", "tree_problems"]
 
 RUN_TYPES = frozenset({"tool", "chain", "llm", "retriever", "embedding", "prompt", "parser"})
 _FIELDS = {"inputs": dict, "outputs": dict, "events": list, "extra": dict, "error": str, "serialized": dict}
@@ -438,38 +439,11 @@ class LangSmithReceiver:
 
     def problems(self) -> list[str]:
         """Inconsistencies across stored runs: missing parents, wrong trace ids or dotted-order prefixes."""
-        runs = self.runs
-        found = []
-        for run in runs.values():
-            parent_id = run.get("parent_run_id")
-            if parent_id is None:
-                continue
-            parent = runs.get(parent_id)
-            if parent is None:
-                found.append(f"run {run['id']} ({run.get('name')}): parent {parent_id} was never received")
-                continue
-            if run["trace_id"] != parent["trace_id"]:
-                found.append(f"run {run['id']}: trace_id differs from its parent's")
-            if run["dotted_order"].rpartition(".")[0] != parent["dotted_order"]:
-                found.append(f"run {run['id']}: dotted_order does not extend its parent's")
-        return found
+        return tree_problems(self.runs)
 
     def format_tree(self, *, trace_id: str | None = None) -> str:
         """An indented outline of the runs: name, run type, duration, status."""
-        by_parent: dict[str | None, list[dict[str, Any]]] = {}
-        for run in sorted(self.runs.values(), key=lambda r: r["dotted_order"]):
-            by_parent.setdefault(run.get("parent_run_id"), []).append(run)
-        lines: list[str] = []
-
-        def walk(run: dict[str, Any], depth: int) -> None:
-            lines.append("  " * depth + _describe(run))
-            for child in by_parent.get(run["id"], []):
-                walk(child, depth + 1)
-
-        for root in by_parent.get(None, []):
-            if trace_id is None or root["trace_id"] == trace_id:
-                walk(root, 0)
-        return "\n".join(lines)
+        return format_tree(self.runs.values(), trace_id=trace_id)
 
     # -- request handling -----------------------------------------------------------------------
 
@@ -654,6 +628,42 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (a slow-response fault): nothing to answer
+
+
+def tree_problems(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """Inconsistencies across runs by id: missing parents, wrong trace ids or dotted-order prefixes."""
+    found = []
+    for run in runs.values():
+        parent_id = run.get("parent_run_id")
+        if parent_id is None:
+            continue
+        parent = runs.get(parent_id)
+        if parent is None:
+            found.append(f"run {run['id']} ({run.get('name')}): parent {parent_id} was never received")
+            continue
+        if run["trace_id"] != parent["trace_id"]:
+            found.append(f"run {run['id']}: trace_id differs from its parent's")
+        if run["dotted_order"].rpartition(".")[0] != parent["dotted_order"]:
+            found.append(f"run {run['id']}: dotted_order does not extend its parent's")
+    return found
+
+
+def format_tree(runs: Iterable[dict[str, Any]], *, trace_id: str | None = None) -> str:
+    """An indented outline of runs: name, run type, duration, status; one trace, or all."""
+    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    for run in sorted(runs, key=lambda r: r["dotted_order"]):
+        by_parent.setdefault(run.get("parent_run_id"), []).append(run)
+    lines: list[str] = []
+
+    def walk(run: dict[str, Any], depth: int) -> None:
+        lines.append("  " * depth + _describe(run))
+        for child in by_parent.get(run["id"], []):
+            walk(child, depth + 1)
+
+    for root in by_parent.get(None, []):
+        if trace_id is None or root["trace_id"] == trace_id:
+            walk(root, 0)
+    return "\n".join(lines)
 
 
 def _merge_patch(stored: dict[str, Any], patch: dict[str, Any]) -> None:
