@@ -276,6 +276,7 @@ class Assembler:
             project_explicit=pending.project_explicit,
             resource=pending.resource,
             dotted_order=pending.dotted_order,
+            llm=run.get("run_type") == "llm",
         )
         if pending.inherit:
             placed.lineage = inherit(placed.lineage, pending.inherit, ())

@@ -18,7 +18,9 @@ from opentelemetry.sdk.trace import Span
 
 from . import _ids as ids
 from ._assembly import DEFAULT_MAX_PLACED_BYTES
-from ._convert import components, keys, langsmith, run_key
+from ._convert import keys, run_key, threads
+from ._convert.dialects import langsmith
+from ._convert.run_type import infer_run_type
 from ._placement import Placed, PlacedRegistry, inherit, place
 from ._propagation import remote_parent
 
@@ -94,9 +96,11 @@ class LiveSpans:
             project_explicit=session_name is not None or session_id is not None,
             resource=span.resource,
             dotted_order=identity.dotted_order,
+            # What the span says at its start: instrumentations name a model call's kind then.
+            llm=infer_run_type(attributes, span.name, present) == "llm",
         )
         if attributes:
-            own_metadata = components.thread(attributes, present, {})
+            own_metadata = threads.thread(attributes, present, {})
             own_tags: list[str] = []
             if explicit:
                 own_metadata.update(langsmith.metadata(attributes))

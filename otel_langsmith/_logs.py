@@ -25,7 +25,7 @@ from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from ._convert.llm import GenAIEvent
+from ._convert.dialect import GenAIEvent
 from ._wire import dumps
 
 logger = logging.getLogger(__name__)

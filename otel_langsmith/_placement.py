@@ -15,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 
 from . import _ids as ids
 from ._convert import PendingRun
+from ._convert.call import nested_usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class Placed:
     session_id: str | None
     resource: Resource | None
     lineage: Lineage | None = None
+    #: A model call: an LLM run right below it is the same call traced a second time.
+    llm: bool = False
 
     @classmethod
     def from_dotted_order(
@@ -106,6 +109,7 @@ def place(
     project_explicit: bool,
     resource: Resource | None,
     dotted_order: str | None = None,
+    llm: bool = False,
 ) -> Placed:
     """Where a run goes: under ``parent``, or as a root when it is None (D2).
 
@@ -117,15 +121,17 @@ def place(
         session_name, session_id = parent.session_name, parent.session_id
     lineage = parent.lineage if parent is not None else None
     if dotted_order is not None:
-        return Placed.from_dotted_order(
+        placed = Placed.from_dotted_order(
             dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
         )
-    if parent is None:
-        return Placed(ids.segment(start_us, run_id), start_us, run_id, session_name, session_id, resource)
-    if start_us < parent.start_us:
-        start_us = parent.start_us
-    dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
-    return Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
+    elif parent is None:
+        placed = Placed(ids.segment(start_us, run_id), start_us, run_id, session_name, session_id, resource)
+    else:
+        start_us = max(start_us, parent.start_us)
+        dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
+        placed = Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
+    placed.llm = llm
+    return placed
 
 
 def inherit(lineage: Lineage | None, metadata: dict[str, Any], tags: tuple[str, ...]) -> Lineage:
@@ -171,6 +177,8 @@ def fill(pending: PendingRun, placed: Placed, parent: Placed | None) -> None:
             pending.metadata.setdefault(key, value)
         if placed.lineage.tags:
             run["tags"] = sorted({*run.get("tags", ()), *placed.lineage.tags})
+    if parent is not None and parent.llm and run.get("run_type") == "llm":
+        nested_usage(run, pending.metadata)
 
 
 def metadata_parent(metadata: dict[str, Any]) -> str:

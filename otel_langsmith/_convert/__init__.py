@@ -1,7 +1,9 @@
-"""Span -> run. Each attribute convention has its own module; this one composes them.
+"""Span -> run, in named steps: the span's identity (its run id and the run it hangs under), its
+content (name, run type, inputs, outputs, events, tags: what its dialects say), its metadata, its
+thread. Each instrumentation dialect is a module of :mod:`otel_langsmith._convert.dialects`.
 
 The converter decides everything about a run except where it sits in the LangSmith tree: that
-needs the parent's ``dotted_order``, which :mod:`otel_langsmith.assembly` knows.
+needs the parent's ``dotted_order``, which :mod:`otel_langsmith._assembly` knows.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from operator import attrgetter
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from .. import _ids as ids
-from . import components, events, io, keys, langsmith, llm
+from . import dialects, events, keys, threads
 from . import run_type as run_types
+from .call import LLMCall, apply, conversation
 from .conversations import Conversations
-from .llm import GenAIEvent
+from .dialect import Dialect, GenAIEvent, View
+from .dialects import langsmith
 from .pending import PendingRun, RunKey, run_key
 from .redact import Redaction
 from .run_type import DEFAULT_RUN_TYPE, infer_run_type
@@ -51,7 +55,7 @@ def span_to_pending(
 ) -> PendingRun:
     """Convert one finished (or still open) span; ``project`` applies unless the span names one.
 
-    ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith.logs`);
+    ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith._logs`);
     ``conversations`` remembers the conversations converted before (model calls repeat them).
     """
     return _convert(span, _read_fields(span), project, logs, conversations)
@@ -81,15 +85,21 @@ def _convert(
     ):
         return _plain_pending(context, parent, span_name, start_ns, end_ns, attributes, project, resource)
 
-    # LangSmith's own keys are on few spans: one look at the keys spares five lookups here.
+    view = View(
+        span=span,
+        attributes=attributes,
+        present=present,
+        events=span_events,
+        logs=logs,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        conversations=conversations,
+    )
+    # LangSmith's own keys are on few spans: one look at the keys spares their lookups.
     native = "langsmith" in present
     identity = langsmith.explicit_identity(attributes) if native else langsmith.NO_IDENTITY
-    metadata: dict[str, Any] = {}
-    run_id, key, parent_ref = _identity(context, parent, identity, metadata)
-    consumed: set[str] = set()
-    run = _content(
-        span_name, attributes, present, span_events, logs, start_ns, native, consumed, metadata, conversations
-    )
+    run_id, key, parent_ref = _identity(context, parent, identity, view.metadata)
+    run = _content(view, span_name)
     if status.status_code is StatusCode.ERROR:
         run["error"] = events.error(status, span_events)
     session_name, session_id = langsmith.project(attributes) if native else (None, None)
@@ -97,30 +107,31 @@ def _convert(
         run["session_id"] = session_id
     if session_name is not None or session_id is None:
         run["session_name"] = session_name or project
-    metadata = _metadata(attributes, present, native, consumed, metadata)
-    inherit = components.thread(attributes, present, metadata)
+    metadata = _metadata(view, native)
+    inherit = threads.thread(attributes, present, metadata)
+    for name, value in inherit.items():
+        metadata.setdefault(name, value)
     _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
     run["extra"] = {"metadata": metadata}
 
     start_us, end_us = _times(start_ns, end_ns, metadata)
     explicit_order = identity.dotted_order is not None
-    # Positional: a dataclass made with keywords costs several times as much, once per span.
     return PendingRun(
-        context.span_id,  # span_id
-        context.trace_id,  # otel_trace_id
-        run_id,  # run_id
-        key,  # key
-        parent_ref,  # parent
-        identity.start_us if identity.start_us is not None else start_us,  # start_us
-        end_us,  # end_us
-        run,  # run
-        metadata,  # metadata
-        resource,  # resource
-        session_name is not None or session_id is not None,  # project_explicit
-        identity.dotted_order,  # dotted_order
-        identity.trace_id if explicit_order else None,  # trace_id
-        identity.parent_run_id if explicit_order else None,  # parent_run_id
-        inherit or None,  # inherit
+        span_id=context.span_id,
+        otel_trace_id=context.trace_id,
+        run_id=run_id,
+        key=key,
+        parent=parent_ref,
+        start_us=identity.start_us if identity.start_us is not None else start_us,
+        end_us=end_us,
+        run=run,
+        metadata=metadata,
+        resource=resource,
+        project_explicit=session_name is not None or session_id is not None,
+        dotted_order=identity.dotted_order,
+        trace_id=identity.trace_id if explicit_order else None,
+        parent_run_id=identity.parent_run_id if explicit_order else None,
+        inherit=inherit or None,
     )
 
 
@@ -150,102 +161,63 @@ def _identity(
     return run_id, key, parent.span_id
 
 
-def _content(
-    span_name: str,
-    attributes: dict[str, Any],
-    present: frozenset[str],
-    span_events: Sequence[Event],
-    logs: Sequence[GenAIEvent],
-    start_ns: int,
-    native: bool,
-    consumed: set[str],
-    metadata: dict[str, Any],
-    conversations: Conversations | None,
-) -> dict[str, Any]:
-    """Name, run type, inputs, outputs, events and tags, as each convention says them."""
-    run_type = infer_run_type(attributes, span_name, present)
-    if "langsmith.span.kind" in attributes:
-        # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
-        # the run already says all of it.
-        consumed.update(("gen_ai.operation.name", "gen_ai.system", "gen_ai.tool.name"))
-    name = (
-        (langsmith.name(attributes) if native else None)
-        or (components.tool_name(attributes) if run_type == "tool" else None)
-        or _text(attributes.get("traceloop.entity.name"))
-        or span_name
-    )
-    run: dict[str, Any] = {"name": name, "run_type": run_type}
-    io.native(attributes, present, run, consumed)
-    if span_events:
-        run["events"] = events.events(span_events)
-    if run_type == "llm":
-        call = llm.extract(attributes, present, span_events, logs, start_ns, consumed, conversations)
-        llm.apply(call, run, metadata)
-        if call.input_messages is not None or call.output_messages is not None:
-            # The raw request and response they were rebuilt from would only repeat them.
-            consumed.update(("input.value", "input.mime_type", "output.value", "output.mime_type"))
-    elif run_type == "tool":
-        components.tool(attributes, run, metadata, consumed)
-    elif run_type == "retriever":
-        components.retriever(attributes, present, run, consumed)
-    elif run_type == "embedding":
-        components.embedding(attributes, present, run, consumed)
-        llm.apply(llm.extract(attributes, present, span_events, logs, start_ns, consumed), run, metadata)
-    io.generic(attributes, present, run, consumed)
-    run_tags = (langsmith.tags(attributes) or []) if native else []
-    if isinstance(attributes.get("tag.tags"), (list, tuple)):
-        consumed.add("tag.tags")
-        run_tags = sorted({*run_tags, *(str(tag) for tag in attributes["tag.tags"])})
-    if run_tags:
-        run["tags"] = run_tags
+def _content(view: View, span_name: str) -> dict[str, Any]:
+    """Name, run type, inputs, outputs, events and tags, as the span's dialects say them."""
+    asked = _asked(view)
+    run_type = infer_run_type(view.attributes, span_name, view.present)
+    name = next((found for dialect in asked if dialect.name_of and (found := dialect.name_of(view, run_type))), None)
+    run: dict[str, Any] = {"name": name or span_name, "run_type": run_type}
+    if langsmith.DIALECT in asked:
+        langsmith.native_content(view, run)  # before every dialect: they fill only what is empty
+    if view.events:
+        run["events"] = events.events(view.events)
+    if run_type not in _NO_CONVERSATION:
+        call = LLMCall()
+        for dialect in asked:
+            if dialect.call is not None:
+                dialect.call(view, call)
+        if run_type in _MODEL_CALLS:
+            apply(call, run, view.metadata)
+        else:
+            conversation(call, run)
+    for dialect in asked:
+        if dialect.content is not None:
+            dialect.content(view, run)
     return run
 
 
-def _metadata(
-    attributes: dict[str, Any], present: frozenset[str], native: bool, consumed: set[str], metadata: dict[str, Any]
-) -> dict[str, Any]:
-    """Every attribute no convention consumed, then what the conventions wrote (which wins)."""
-    if "traceloop.association.properties" in present or "metadata" in present:
-        components.traceloop_metadata(attributes, metadata, consumed)
+_MODEL_CALLS = frozenset(("llm", "embedding"))
+# Runs whose content is not a conversation: a tool's arguments and result, a retriever's documents.
+_NO_CONVERSATION = frozenset(("tool", "retriever"))
+
+
+def _asked(view: View) -> tuple[Dialect, ...]:
+    """The dialects that read any of the span's keys (or its events), of its library if they say."""
+    found: tuple[Dialect, ...] = keys.answer(view.present, dialects.DIALECTS, dialects.asked)
+    if not any(dialect.scope for dialect in found):
+        return found
+    scope = view.scope
+    return tuple(dialect for dialect in found if scope.startswith(dialect.scope))
+
+
+def _metadata(view: View, native: bool) -> dict[str, Any]:
+    """Every attribute no dialect consumed, then what the dialects wrote (which wins)."""
     # ``attributes`` is the conversion's own copy: a span nothing consumed (an HTTP or a database
     # span) keeps it as it is.
-    passthrough = attributes
-    if consumed:
-        passthrough = {name: value for name, value in attributes.items() if name not in consumed}
+    passthrough = view.attributes
+    if view.consumed:
+        passthrough = {name: value for name, value in passthrough.items() if name not in view.consumed}
     if native:
         passthrough = {name: value for name, value in passthrough.items() if not name.startswith(langsmith.PREFIX)}
     _decode_bytes(passthrough)
-    passthrough.update(metadata)
+    passthrough.update(view.metadata)
     if native:
-        passthrough.update(langsmith.metadata(attributes))
+        passthrough.update(langsmith.metadata(view.attributes))
     return passthrough
 
 
-# The keys (or key prefixes) _convert's conventions read, besides the run type's rules: a span with
-# none of them is plain (an HTTP or a database span, the most common kind), and nothing but its
-# name, place, times and attributes goes into its run. A convention that reads a new key adds it
-# here; tests/test_hot_path.py fails for each key left out.
-_CONVENTION_KEYS = frozenset(
-    (
-        langsmith.PREFIX[:-1],
-        "traceloop.entity.name",
-        "tag.tags",
-        "traceloop.association.properties",
-        "metadata",
-        "session_id",
-        "thread_id",
-        *io.NATIVE_INPUT_KEYS,
-        *io.NATIVE_OUTPUT_KEYS,
-        *io.INPUT_KEYS,
-        *io.OUTPUT_KEYS,
-        *components.THREAD_KEYS,
-    )
-)
-
-
-# The attribute families of the LLM dialects (GenAI, OpenInference's llm.* and openinference.*,
-# Traceloop, Vercel AI, LangSmith's own): a span with any of them is LLM-related, for span_filter="llm".
-LLM_FAMILIES = frozenset(("gen_ai", "llm", "openinference", "traceloop", "ai", "langsmith"))
+#: The attribute families of the LLM dialects: a span with any of them is LLM-related.
+LLM_FAMILIES = dialects.LLM_FAMILIES
 
 
 def llm_related(span: ReadableSpan) -> bool:
@@ -259,9 +231,9 @@ def llm_related(span: ReadableSpan) -> bool:
 
 
 def _plain(present: frozenset[str], question: object) -> bool:
-    """No convention reads any of the keys: only the span's name could still make it more than a
+    """No dialect reads any of the keys: only the span's name could still make it more than a
     chain (``span_name`` is the one rule that applies to every span)."""
-    return run_types.applicable(present, question) == (run_types.span_name,) and _CONVENTION_KEYS.isdisjoint(present)
+    return run_types.applicable(present, question) == (run_types.span_name,) and dialects.KEYS.isdisjoint(present)
 
 
 def _plain_pending(
@@ -274,8 +246,8 @@ def _plain_pending(
     project: str,
     resource: Resource | None,
 ) -> PendingRun:
-    """What :func:`_convert` makes of a plain span, without asking each convention in turn: the
-    spans most applications have most of. ``tests/test_hot_path.py`` holds it to the long way."""
+    """What :func:`_convert` makes of a plain span, without asking each dialect in turn: the
+    spans most applications have most of. ``tests/unit/test_hot_path.py`` holds it to the long way."""
     trace_id, span_id = context.trace_id, context.span_id
     run_id, key = ids.derived_run_id(trace_id, span_id, root=parent is None)
     metadata = attributes
@@ -284,17 +256,17 @@ def _plain_pending(
     run = {"name": span_name, "run_type": DEFAULT_RUN_TYPE, "session_name": project, "extra": {"metadata": metadata}}
     start_us, end_us = _times(start_ns, end_ns, metadata)
     return PendingRun(
-        span_id,  # span_id
-        trace_id,  # otel_trace_id
-        run_id,  # run_id
-        key,  # key
-        parent.span_id if parent is not None else None,  # parent
-        start_us,  # start_us
-        end_us,  # end_us
-        run,  # run
-        metadata,  # metadata
-        resource,  # resource
-        False,  # project_explicit
+        span_id=span_id,
+        otel_trace_id=trace_id,
+        run_id=run_id,
+        key=key,
+        parent=parent.span_id if parent is not None else None,
+        start_us=start_us,
+        end_us=end_us,
+        run=run,
+        metadata=metadata,
+        resource=resource,
+        project_explicit=False,
     )
 
 
@@ -370,10 +342,6 @@ def _attributes(span: ReadableSpan) -> dict[str, Any]:
         return dict(inner)
     attributes = span.attributes
     return dict(attributes) if attributes else {}
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def transparent_pending(span: ReadableSpan) -> PendingRun | None:

@@ -90,7 +90,7 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
                 tool_calls.append(_tool_call(part.get("id"), part.get("name"), part.get("arguments", {})))
                 continue
             if kind == "tool_call_response":
-                response = part.get("response", part.get("result"))
+                response = result_text(part.get("response", part.get("result")))
                 text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
                 converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
                 continue
@@ -177,22 +177,30 @@ def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     message: dict[str, Any] = {"role": normalize_role(role)}
     content = flat.get("content")
     parts = unflatten(flat, "contents")
+    part_calls: list[dict[str, Any]] = []
     if parts:
         items: list[dict[str, Any]] = []
         for part in parts:
             part = {key.removeprefix("message_content."): value for key, value in part.items()}
             if part.get("type") == "image":
                 items.append({"type": "image_url", "image_url": {"url": part.get("image.image.url")}})
+            elif any(key.startswith("tool_call.") for key in part):
+                # A tool call written as a content part (OpenInference's Anthropic instrumentation
+                # writes it there and in ``tool_calls``): a call, not text.
+                part_calls.append(part)
             else:
                 items.append({"type": "text", "text": str(part.get("text", ""))})
-        message["content"] = items
+        if all(item["type"] == "text" for item in items):
+            message["content"] = "".join(item["text"] for item in items) if items else None
+        else:
+            message["content"] = items
     elif content is not None:
         parsed = (
             json_or_text(content, "message content") if isinstance(content, str) and content[:1] == "[" else content
         )
         message["content"] = parsed
     calls = []
-    for call in unflatten(flat, "tool_calls"):
+    for call in unflatten(flat, "tool_calls") or part_calls:
         call = {key.removeprefix("tool_call."): value for key, value in call.items()}
         calls.append(
             _tool_call(
@@ -222,16 +230,108 @@ def from_prefix(
     return [message for message in (from_flat(item) for item in items) if message is not None]
 
 
-def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[dict[str, Any]]:
-    """Assistant messages as OpenAI ``choices``: what LangSmith shows as the model's answer."""
-    result = []
-    for index, message in enumerate(messages):
-        message = dict(message)
-        finish = message.pop("finish_reason", None) or (finish_reasons[index] if index < len(finish_reasons) else None)
-        if finish == "tool_call":  # the semantic conventions' spelling of OpenAI's
-            finish = "tool_calls"
-        choice: dict[str, Any] = {"index": index, "message": message}
-        if finish is not None:
-            choice["finish_reason"] = finish
-        result.append(choice)
-    return result
+def result_text(value: Any) -> Any:
+    """A tool's result as text when it is made of text blocks (Bedrock's and Anthropic's
+    ``[{"text": ...}]``, ``[{"type": "text", "text": ...}]``), else as it is."""
+    if isinstance(value, (str, bytes)):
+        value = json_or_text(value, "tool result")
+    if isinstance(value, list) and value and all(isinstance(block, Mapping) for block in value):
+        texts = [_block_text(block) for block in value]
+        if all(text is not None for text in texts):
+            return "".join(texts)  # type: ignore[arg-type]
+    return value
+
+
+def _block_text(block: Mapping[str, Any]) -> str | None:
+    if "toolResult" in block and isinstance(block["toolResult"], Mapping):
+        inner = result_text(block["toolResult"].get("content"))
+        return inner if isinstance(inner, str) else None
+    text = block.get("text", block.get("content") if block.get("type") == "text" else None)
+    return text if isinstance(text, str) else None
+
+
+def from_blocks(role: str, content: Any) -> list[dict[str, Any]]:
+    """A message whose content is a list of content blocks (Bedrock's ``text`` / ``toolUse`` /
+    ``toolResult``, Anthropic's ``text`` / ``tool_use`` / ``tool_result``), as OpenAI messages: tool
+    results become messages of their own."""
+    texts: list[str] = []
+    parts: list[Any] = []
+    calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for block in content:
+        if not isinstance(block, Mapping):
+            continue
+        use = block.get("toolUse")
+        if isinstance(use, Mapping) or block.get("type") == "tool_use":
+            use = use if isinstance(use, Mapping) else block
+            calls.append(_tool_call(use.get("toolUseId", use.get("id")), use.get("name"), use.get("input", {})))
+            continue
+        result = block.get("toolResult")
+        if isinstance(result, Mapping) or block.get("type") == "tool_result":
+            result = result if isinstance(result, Mapping) else block
+            text = result_text(result.get("content"))
+            results.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": result.get("toolUseId", result.get("tool_use_id")),
+                    "content": text if isinstance(text, str) else orjson.dumps(text, default=str).decode(),
+                }
+            )
+            continue
+        text = _block_text(block)
+        if text is not None:
+            texts.append(text)
+        else:
+            parts.append(dict(block))
+    messages: list[dict[str, Any]] = []
+    if texts or parts or calls:
+        entry: dict[str, Any] = {"role": role}
+        if parts:
+            entry["content"] = [*({"type": "text", "text": text} for text in texts), *parts]
+        else:
+            entry["content"] = "".join(texts) if texts else None
+        if calls:
+            entry["tool_calls"] = calls
+        messages.append(entry)
+    return [*results, *messages]
+
+
+def from_event(name: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A GenAI message event (``gen_ai.user.message``, ``gen_ai.choice``...; span event or log
+    record) as OpenAI messages. Content may be text, a JSON string of content blocks, or blocks."""
+    said = body.get("message") if name == "gen_ai.choice" else body
+    if isinstance(said, (str, bytes)):
+        parsed = json_or_text(said, name) if said[:1] in ("{", b"{") else said
+        said = parsed if isinstance(parsed, Mapping) else {"content": said}
+    if not isinstance(said, Mapping):
+        said = {}
+    default = "assistant" if name == "gen_ai.choice" else name.removeprefix("gen_ai.").removesuffix(".message")
+    role = normalize_role(said.get("role") or body.get("role") or default)
+    content = said.get("content")
+    if isinstance(content, (str, bytes)) and content[:1] in ("[", b"["):
+        content = json_or_text(content, name)
+    if isinstance(content, list) and all(isinstance(block, Mapping) for block in content):
+        messages = from_blocks(role, content)
+    else:
+        messages = [{"role": role, "content": content}] if content is not None or "content" in said else []
+    calls = said.get("tool_calls") or body.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        found = [
+            _tool_call(
+                call.get("id"),
+                (call.get("function") or {}).get("name"),
+                (call.get("function") or {}).get("arguments", ""),
+            )
+            for call in calls
+            if isinstance(call, Mapping)
+        ]
+        if messages and messages[-1]["role"] == role:
+            messages[-1].setdefault("tool_calls", []).extend(found)
+        else:
+            messages.append({"role": role, "content": None, "tool_calls": found})
+    if role == "tool" and messages and body.get("id") and "tool_call_id" not in messages[-1]:
+        messages[-1]["tool_call_id"] = body["id"]
+    finish = body.get("finish_reason")
+    if name == "gen_ai.choice" and messages and isinstance(finish, str):
+        messages[-1]["finish_reason"] = finish
+    return messages

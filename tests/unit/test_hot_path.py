@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanContext, Status, StatusCode
 from test_llm_convert import convert
 
 import otel_langsmith._convert as convert_module
-from otel_langsmith._convert import keys, llm, messages, run_type, span_to_pending
+from otel_langsmith._convert import keys, messages, run_type, span_to_pending
 
 KEY = st.text(alphabet="abc._0123456789", min_size=1, max_size=30)
 
@@ -93,12 +93,8 @@ def test_text_parts_stay_one_string_until_other_content_turns_up(message, expect
         ({"ai.usage.promptTokens": 6, "ai.usage.completionTokens": 1}, (6, 1, 7)),
     ],
 )
-def test_usage_from_whichever_spelling_the_span_has(attributes, expected):
-    usage = llm._usage(attributes, keys.present(tuple(attributes)), llm._GENAI_USAGE) or llm._usage(
-        attributes, keys.present(tuple(attributes)), llm._OPENINFERENCE_USAGE
-    )
-    usage = usage or llm._usage(attributes, keys.present(tuple(attributes)), llm._VERCEL_USAGE)
-    assert usage is not None
+def test_usage_from_whichever_spelling_the_span_has(record_spans, attributes, expected):
+    usage = convert(record_spans, {"gen_ai.operation.name": "chat", **attributes}).metadata["usage_metadata"]
     assert (usage["input_tokens"], usage["output_tokens"], usage["total_tokens"]) == expected
 
 

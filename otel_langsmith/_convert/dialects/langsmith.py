@@ -1,6 +1,9 @@
-"""LangSmith's own ``langsmith.*`` span attributes, as its OpenTelemetry docs define them.
+"""LangSmith's own span attributes, as its OpenTelemetry docs define them and its SDK writes them.
 
-They win over everything derived from the span: identity, name, run type, tags, metadata, project.
+``langsmith.*`` keys win over everything derived from the span: identity, name, run type, tags,
+metadata, project; and so do its whole JSON inputs and outputs (``gen_ai.prompt`` /
+``gen_ai.completion``). Identity and project are read in conversion's identity step (they decide
+where the run goes); the rest through the dialect's hooks.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _ids as ids
-from .values import decode_text, json_or_text, report_once, text_list
+from ... import _ids as ids
+from ..dialect import RUN_TYPES, Dialect, View, kind_rule
+from ..values import as_object, decode_text, json_or_text, report_once, text_list
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +126,42 @@ def metadata(attributes: Mapping[str, Any]) -> dict[str, Any]:
             if short:
                 found[short] = _structured(value, key)
     return found
+
+
+# The whole inputs and outputs as JSON, which the LangSmith SDK writes (not the flattened
+# ``gen_ai.prompt.N.*`` of other instrumentations: those are keys under these, never these).
+INPUTS, OUTPUTS = "gen_ai.prompt", "gen_ai.completion"
+
+
+def native_content(view: View, run: dict[str, Any]) -> None:
+    """The run's own inputs and outputs, which win over every dialect's (asked before them)."""
+    for field, key, wrap in (("inputs", INPUTS, "input"), ("outputs", OUTPUTS, "output")):
+        value = view.take(key)
+        if value is not None:
+            run[field] = as_object(value, key, wrap)
+
+
+def _content(view: View, run: dict[str, Any]) -> None:
+    if "langsmith.span.kind" in view.attributes:
+        # Written by the LangSmith SDK's exporter from the run type, for other OTel consumers:
+        # the run already says all of it.
+        view.consumed.update(("gen_ai.operation.name", "gen_ai.system", "gen_ai.tool.name"))
+    found = tags(view.attributes)
+    if found:
+        run["tags"] = sorted({*run.get("tags", ()), *found})
+
+
+def _name(view: View, run_type: str) -> str | None:
+    return name(view.attributes)
+
+
+DIALECT = Dialect(
+    name="langsmith",
+    # ``session_id`` / ``thread_id``: LangSmith's own thread keys, as plain attributes they become
+    # metadata, where the thread step finds them (after every dialect's thread keys).
+    reads=frozenset((PREFIX[:-1], INPUTS, OUTPUTS, "session_id", "thread_id")),
+    families=frozenset(("langsmith",)),
+    kinds=(kind_rule(("langsmith.span.kind",), {kind: kind for kind in RUN_TYPES}, None),),
+    content=_content,
+    name_of=_name,
+)
