@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -163,26 +163,24 @@ def _identity(
 
 def _content(view: View, span_name: str) -> dict[str, Any]:
     """Name, run type, inputs, outputs, events and tags, as the span's dialects say them."""
-    asked = _asked(view)
+    plan = _plan_of(view)
     run_type = infer_run_type(view.attributes, span_name, view.present)
-    name = next((found for dialect in asked if dialect.name_of and (found := dialect.name_of(view, run_type))), None)
+    name = next((found for name_of in plan.names if (found := name_of(view, run_type))), None)
     run: dict[str, Any] = {"name": name or span_name, "run_type": run_type}
-    if langsmith.DIALECT in asked:
+    if plan.native:
         langsmith.native_content(view, run)  # before every dialect: they fill only what is empty
     if view.events:
         run["events"] = events.events(view.events)
-    if run_type not in _NO_CONVERSATION:
+    if plan.calls and run_type not in _NO_CONVERSATION:
         call = LLMCall()
-        for dialect in asked:
-            if dialect.call is not None:
-                dialect.call(view, call)
+        for read in plan.calls:
+            read(view, call)
         if run_type in _MODEL_CALLS:
             apply(call, run, view.metadata)
         else:
             conversation(call, run)
-    for dialect in asked:
-        if dialect.content is not None:
-            dialect.content(view, run)
+    for fill in plan.contents:
+        fill(view, run)
     return run
 
 
@@ -191,13 +189,40 @@ _MODEL_CALLS = frozenset(("llm", "embedding"))
 _NO_CONVERSATION = frozenset(("tool", "retriever"))
 
 
-def _asked(view: View) -> tuple[Dialect, ...]:
-    """The dialects that read any of the span's keys (or its events), of its library if they say."""
-    found: tuple[Dialect, ...] = keys.answer(view.present, dialects.DIALECTS, dialects.asked)
-    if not any(dialect.scope for dialect in found):
-        return found
+class _Plan(NamedTuple):
+    """The hooks of the dialects a span is asked, in priority order."""
+
+    names: tuple[Callable[[View, str], str | None], ...]
+    calls: tuple[Callable[[View, LLMCall], None], ...]
+    contents: tuple[Callable[[View, dict[str, Any]], None], ...]
+    #: LangSmith's own inputs and outputs may be there.
+    native: bool
+
+
+def _plan(found: tuple[Dialect, ...]) -> _Plan:
+    return _Plan(
+        names=tuple(dialect.name_of for dialect in found if dialect.name_of is not None),
+        calls=tuple(dialect.call for dialect in found if dialect.call is not None),
+        contents=tuple(dialect.content for dialect in found if dialect.content is not None),
+        native=langsmith.DIALECT in found,
+    )
+
+
+def _plans(present: frozenset[str], question: object) -> tuple[tuple[Dialect, ...], _Plan | None]:
+    """The dialects a key set asks, and their plan when none of them is bound to a library."""
+    found = dialects.asked(present, question)
+    return found, None if any(dialect.scope for dialect in found) else _plan(found)
+
+
+def _plan_of(view: View) -> _Plan:
+    found: tuple[Dialect, ...]
+    plan: _Plan | None
+    found, plan = keys.answer(view.present, dialects.DIALECTS, _plans)
+    if plan is not None:
+        return plan
+    # Worked out per span: library names are few, but nothing bounds how many a process makes.
     scope = view.scope
-    return tuple(dialect for dialect in found if scope.startswith(dialect.scope))
+    return _plan(tuple(dialect for dialect in found if scope.startswith(dialect.scope)))
 
 
 def _metadata(view: View, native: bool) -> dict[str, Any]:

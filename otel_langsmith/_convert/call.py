@@ -17,7 +17,7 @@ from . import keys
 from .values import json_or_text
 
 
-@dataclass
+@dataclass(slots=True)
 class LLMCall:
     input_messages: list[dict[str, Any]] | None = None
     #: The system instructions, when the instrumentation keeps them apart from the messages.

@@ -8,7 +8,7 @@ pydantic-ai, Strands, OpenLIT and the LangSmith SDK, among others.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import keys
 from .. import messages as msg
@@ -78,6 +78,24 @@ _FIRST_TOKEN = (
     "gen_ai.client.operation.time_to_first_chunk",
     "gen_ai.server.time_to_first_token",
 )
+
+
+class _Spellings(NamedTuple):
+    """Which keys of each single-valued field a key set holds, in priority order: asked once per
+    key set, not once per field and span."""
+
+    response_model: tuple[str, ...]
+    request_model: tuple[str, ...]
+    provider: tuple[str, ...]
+    params: tuple[str, ...]
+    first_token: tuple[str, ...]
+
+
+def _spellings(present: frozenset[str], question: object) -> _Spellings:
+    fields = (_RESPONSE_MODEL, _REQUEST_MODEL, _PROVIDER, _PARAM_KEYS, _FIRST_TOKEN)
+    return _Spellings(*(keys.held(present, spellings) for spellings in fields))
+
+
 _TOOL_KEYS = ("gen_ai.tool.name", "gen_ai.tool.call.id")
 
 
@@ -99,28 +117,29 @@ def _call(view: View, call: LLMCall) -> None:
         call.tools = tools(view.take("gen_ai.tool.definitions"))
     if call.usage is None and ("gen_ai.usage" in present or "llm.usage" in present):
         call.usage = usage(a, present, _USAGE)
+    spelled: _Spellings = keys.answer(present, _Spellings, _spellings)
     if call.response_model is None:
-        call.response_model = first_value(a, keys.among(present, _RESPONSE_MODEL))
+        call.response_model = first_value(a, spelled.response_model)
     if call.request_model is None:
-        call.request_model = first_value(a, keys.among(present, _REQUEST_MODEL))
+        call.request_model = first_value(a, spelled.request_model)
     if call.provider is None:
-        provider = first_value(a, keys.among(present, _PROVIDER))
+        provider = first_value(a, spelled.provider)
         call.provider = str(provider).lower().split(".")[0] if provider is not None else None
-    for key in keys.among(present, _PARAM_KEYS):
+    for key in spelled.params:
         value = a.get(key)
         if value is not None:
             call.params.setdefault(_PARAMS[key], list(value) if isinstance(value, tuple) else value)
     finish = a.get("gen_ai.response.finish_reasons")
     if finish is not None and not call.finish_reasons:
         call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
-    if call.first_token_ns is None:
-        call.first_token_ns = _first_token(view)
+    if call.first_token_ns is None and spelled.first_token:
+        call.first_token_ns = _first_token(view, spelled.first_token)
 
 
-def _first_token(view: View) -> int | None:
+def _first_token(view: View, spelled: tuple[str, ...]) -> int | None:
     if view.attributes.get("gen_ai.request.stream") is False:
         return None  # a call that did not stream: the time written is the whole answer's
-    for key in keys.among(view.present, _FIRST_TOKEN):
+    for key in spelled:
         value = view.attributes.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
             duration = view.duration()
