@@ -53,4 +53,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_instructions.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) .venv-envs build dist *.egg-info

@@ -127,7 +127,8 @@ def place(
     elif parent is None:
         placed = Placed(ids.segment(start_us, run_id), start_us, run_id, session_name, session_id, resource)
     else:
-        start_us = max(start_us, parent.start_us)
+        if start_us < parent.start_us:
+            start_us = parent.start_us
         dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, run_id)}"
         placed = Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
     placed.llm = llm

@@ -165,8 +165,13 @@ def _content(view: View, span_name: str) -> dict[str, Any]:
     """Name, run type, inputs, outputs, events and tags, as the span's dialects say them."""
     plan = _plan_of(view)
     run_type = infer_run_type(view.attributes, span_name, view.present)
-    name = next((found for name_of in plan.names if (found := name_of(view, run_type))), None)
-    run: dict[str, Any] = {"name": name or span_name, "run_type": run_type}
+    name = span_name
+    for name_of in plan.names:
+        found = name_of(view, run_type)
+        if found:
+            name = found
+            break
+    run: dict[str, Any] = {"name": name, "run_type": run_type}
     if plan.native:
         langsmith.native_content(view, run)  # before every dialect: they fill only what is empty
     if view.events:

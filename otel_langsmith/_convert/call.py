@@ -161,7 +161,7 @@ def apply(call: LLMCall, run: dict[str, Any], metadata: dict[str, Any]) -> None:
         if embedding:
             run["inputs"] = {"input": [m.get("content") for m in input_messages]}
         else:
-            inputs: dict[str, Any] = {"messages": _history(input_messages)}
+            inputs: dict[str, Any] = {"messages": input_messages}
             if call.tools:
                 inputs["tools"] = call.tools
             run["inputs"] = inputs
@@ -187,20 +187,27 @@ def conversation(call: LLMCall, run: dict[str, Any]) -> None:
     began with and those it added, and its result. No usage: its model calls have their own runs."""
     input_messages = _with_system(call)
     if "inputs" not in run and input_messages:
-        inputs: dict[str, Any] = {"messages": _history(input_messages)}
+        inputs: dict[str, Any] = {"messages": input_messages}
         if call.tools:
             inputs["tools"] = call.tools
         run["inputs"] = inputs
     if "outputs" not in run and (call.output_messages or call.result is not None):
         outputs: dict[str, Any] = {}
         if call.output_messages:
-            outputs["messages"] = [
-                dict(message, role="assistant") if message.get("role") == "unknown" else message
-                for message in _history(call.output_messages)
-            ]
+            outputs["messages"] = [_added(message) for message in call.output_messages]
         if call.result is not None:
             outputs["output"] = call.result
         run["outputs"] = outputs
+
+
+def _added(message: dict[str, Any]) -> dict[str, Any]:
+    """A message an agent added, as a conversation holds it: no finish reason, a known role."""
+    if "finish_reason" not in message and message.get("role") != "unknown":
+        return message
+    message = {key: value for key, value in message.items() if key != "finish_reason"}
+    if message.get("role") == "unknown":
+        message["role"] = "assistant"
+    return message
 
 
 def _with_system(call: LLMCall) -> list[dict[str, Any]] | None:
@@ -260,14 +267,6 @@ def guess_provider(model: str) -> str | None:
     """The provider a model name belongs to, when it says (``gpt-4o`` is OpenAI's)."""
     lowered = str(model).lower()
     return next((provider for prefix, provider in _MODEL_PREFIXES if lowered.startswith(prefix)), None)
-
-
-def _history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Input messages as a request holds them: a finish reason belongs to an answer, not to history.
-    (Copies: the messages may be shared with other runs of the same conversation.)"""
-    if not any("finish_reason" in message for message in messages):
-        return messages
-    return [{k: v for k, v in message.items() if k != "finish_reason"} for message in messages]
 
 
 def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[dict[str, Any]]:

@@ -48,8 +48,9 @@ def _blob_url(part: Mapping[str, Any]) -> str:
     return f"data:{part.get('mime_type') or 'application/octet-stream'};base64,{part.get('content', '')}"
 
 
-def from_genai(messages: Any) -> list[dict[str, Any]]:
-    """GenAI ``{role, parts: [...], finish_reason?}`` messages (a JSON string or a list).
+def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
+    """GenAI ``{role, parts: [...], finish_reason?}`` messages (a JSON string or a list). A finish
+    reason is kept on ``answers`` only: on a request's history it is noise (pydantic-ai writes it).
 
     One loop over the messages and their parts, kept whole: it runs for every message of every
     model call, and a call per part would cost more than most parts' own conversion."""
@@ -115,7 +116,7 @@ def from_genai(messages: Any) -> list[dict[str, Any]]:
             entry["tool_calls"] = tool_calls
         if message.get("name"):
             entry["name"] = message["name"]
-        if message.get("finish_reason"):
+        if answers and message.get("finish_reason"):
             entry["finish_reason"] = message["finish_reason"]
         converted.append(entry)
     return converted
@@ -170,8 +171,9 @@ def unflatten(
     return [buckets[index] for index in sorted(buckets)]
 
 
-def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One flattened message (OpenInference's ``message.*`` or Traceloop's plain keys)."""
+def from_flat(fields: Mapping[str, Any], *, answers: bool = False) -> dict[str, Any] | None:
+    """One flattened message (OpenInference's ``message.*`` or Traceloop's plain keys); a finish
+    reason is kept on ``answers`` only."""
     flat = {key.removeprefix("message."): value for key, value in fields.items()}
     role = flat.get("role")
     message: dict[str, Any] = {"role": normalize_role(role)}
@@ -214,7 +216,7 @@ def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
     if calls:
         message["tool_calls"] = calls
         message.setdefault("content", None)
-    for key in ("tool_call_id", "name", "finish_reason"):
+    for key in ("tool_call_id", "name", "finish_reason") if answers else ("tool_call_id", "name"):
         if flat.get(key) is not None:
             message[key] = flat[key]
     if role is None and "content" not in message and not calls:
@@ -223,11 +225,11 @@ def from_flat(fields: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def from_prefix(
-    attributes: Mapping[str, Any], prefix: str, present: frozenset[str], consumed: set[str]
+    attributes: Mapping[str, Any], prefix: str, present: frozenset[str], consumed: set[str], *, answers: bool = False
 ) -> list[dict[str, Any]]:
     """All messages flattened under ``prefix``; their keys join ``consumed``."""
     items = unflatten(attributes, prefix, present, consumed)
-    return [message for message in (from_flat(item) for item in items) if message is not None]
+    return [message for message in (from_flat(item, answers=answers) for item in items) if message is not None]
 
 
 def result_text(value: Any) -> Any:

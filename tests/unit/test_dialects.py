@@ -133,7 +133,11 @@ def test_events_with_json_string_content_and_bedrock_blocks():
         ("gen_ai.user.message", {"content": json.dumps([{"text": "Weather in Paris?"}])}),
         (
             "gen_ai.assistant.message",
-            {"content": json.dumps([{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}}])},
+            {
+                "content": json.dumps(
+                    [{"toolUse": {"toolUseId": "t1", "name": "get_weather", "input": {"city": "Paris"}}}]
+                )
+            },
         ),
         (
             "gen_ai.tool.message",
@@ -290,7 +294,9 @@ def test_a_traceloop_tool_gets_its_arguments_and_the_text_of_its_tool_message():
 
 
 def test_an_input_str_alone_is_the_input():
-    run = convert({"traceloop.span.kind": "tool", "traceloop.entity.input": json.dumps({"input_str": "x", "kwargs": {}})})
+    run = convert(
+        {"traceloop.span.kind": "tool", "traceloop.entity.input": json.dumps({"input_str": "x", "kwargs": {}})}
+    )
     assert run["inputs"] == {"input": "x"}
 
 
@@ -397,7 +403,9 @@ def test_reported_cost_goes_with_the_usage():
 
 
 def test_a_framework_named_as_provider_gives_way_to_the_models_provider():
-    run = convert({"gen_ai.operation.name": "chat", "gen_ai.system": "strands-agents", "gen_ai.request.model": "gpt-4o"})
+    run = convert(
+        {"gen_ai.operation.name": "chat", "gen_ai.system": "strands-agents", "gen_ai.request.model": "gpt-4o"}
+    )
     assert run["extra"]["metadata"]["ls_provider"] == "openai"
     run = convert({"gen_ai.operation.name": "chat", "gen_ai.system": "strands-agents", "gen_ai.request.model": "x1"})
     assert run["extra"]["metadata"]["ls_provider"] == "strands-agents"
@@ -409,7 +417,12 @@ def test_a_framework_named_as_provider_gives_way_to_the_models_provider():
 def _pending(run_type: str, run_id: str) -> PendingRun:
     usage = {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
     metadata = {"usage_metadata": usage}
-    run = {"name": run_type, "run_type": run_type, "outputs": {"usage_metadata": usage}, "extra": {"metadata": metadata}}
+    run = {
+        "name": run_type,
+        "run_type": run_type,
+        "outputs": {"usage_metadata": usage},
+        "extra": {"metadata": metadata},
+    }
     return PendingRun(
         span_id=1,
         otel_trace_id=1,

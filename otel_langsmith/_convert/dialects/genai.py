@@ -112,7 +112,7 @@ def _call(view: View, call: LLMCall) -> None:
             view.consumed.add("gen_ai.system_instructions")
             call.system = system
     if call.output_messages is None and a.get("gen_ai.output.messages") is not None:
-        call.output_messages = msg.from_genai(view.take("gen_ai.output.messages")) or None
+        call.output_messages = msg.from_genai(view.take("gen_ai.output.messages"), answers=True) or None
     if call.tools is None and a.get("gen_ai.tool.definitions") is not None:
         call.tools = tools(view.take("gen_ai.tool.definitions"))
     if call.usage is None and ("gen_ai.usage" in present or "llm.usage" in present):

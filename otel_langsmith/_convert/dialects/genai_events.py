@@ -71,7 +71,10 @@ def _details(call: LLMCall, body: Mapping[str, Any]) -> None:
     if body.get("gen_ai.input.messages") is not None:
         call.input_messages = [*(call.input_messages or ()), *msg.from_genai(_parsed(body["gen_ai.input.messages"]))]
     if body.get("gen_ai.output.messages") is not None:
-        call.output_messages = [*(call.output_messages or ()), *msg.from_genai(_parsed(body["gen_ai.output.messages"]))]
+        call.output_messages = [
+            *(call.output_messages or ()),
+            *msg.from_genai(_parsed(body["gen_ai.output.messages"]), answers=True),
+        ]
     if call.system is None and body.get("gen_ai.system_instructions") is not None:
         call.system = msg.system_instructions(body["gen_ai.system_instructions"])
     if call.tools is None and body.get("gen_ai.tool.definitions") is not None:

@@ -52,7 +52,7 @@ def _call(view: View, call: LLMCall) -> None:
     if call.input_messages is None:
         call.input_messages = msg.from_prefix(a, "llm.input_messages", present, view.consumed) or None
     if call.output_messages is None:
-        call.output_messages = msg.from_prefix(a, "llm.output_messages", present, view.consumed) or None
+        call.output_messages = msg.from_prefix(a, "llm.output_messages", present, view.consumed, answers=True) or None
     if call.tools is None:
         schemas = msg.unflatten(a, "llm.tools", present, view.consumed)
         if schemas:

@@ -28,7 +28,7 @@ def _call(view: View, call: LLMCall) -> None:
     if call.input_messages is None and "gen_ai.prompt" in present:
         call.input_messages = msg.from_prefix(a, "gen_ai.prompt", present, view.consumed) or None
     if call.output_messages is None and "gen_ai.completion" in present:
-        call.output_messages = msg.from_prefix(a, "gen_ai.completion", present, view.consumed) or None
+        call.output_messages = msg.from_prefix(a, "gen_ai.completion", present, view.consumed, answers=True) or None
     if call.tools is None and "llm.request.functions" in present:
         functions = msg.unflatten(a, "llm.request.functions", present, view.consumed)
         call.tools = tools([{**f, "parameters": json_or_text(f.get("parameters"), "parameters")} for f in functions])
