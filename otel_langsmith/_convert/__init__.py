@@ -300,25 +300,11 @@ def _plain_pending(
     )
 
 
-# What a conversion reads of a span, in this order.
+# What a conversion reads of a span, in this order: its context, parent, name, start and end time,
+# status and resource.
 SpanFields = tuple[Any, Any, str, "int | None", "int | None", Status, "Resource | None"]
 _FIELDS = ("context", "parent", "name", "start_time", "end_time", "status", "resource")
-# ReadableSpan's fields are properties, each a Python-level call that CPython 3.11 does not
-# specialize: read one by one they were a visible part of an HTTP span's conversion. A class that keeps them
-# as ReadableSpan does (the SDK's spans, exported or live) has the attributes underneath read in
-# one C call; any other class, its properties.
-_read_properties = attrgetter(*_FIELDS)
-_read_underneath = attrgetter(*(f"_{name}" for name in _FIELDS))
-_readers: dict[type, Callable[[Any], Any]] = {}
-
-
-def _read_fields(span: ReadableSpan) -> SpanFields:
-    """The span's context, parent, name, start and end time, status and resource."""
-    reader = _readers.get(type(span))
-    if reader is None:
-        plain = all(getattr(type(span), name, None) is getattr(ReadableSpan, name) for name in _FIELDS)
-        reader = _readers[type(span)] = _read_underneath if plain else _read_properties
-    return reader(span)
+_read_fields: Callable[[ReadableSpan], SpanFields] = attrgetter(*_FIELDS)
 
 
 # What the SDK lets an attribute be: values of other types are looked at one by one.
