@@ -11,10 +11,10 @@ the API does, and the final count of 7 in ``message_delta``; events are 20 ms ap
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fake_api import FakeAPI, FakeHandler
 
 RESPONSE_MODEL = "claude-sonnet-4-5-20250929"
 USAGE = {"input_tokens": 24, "output_tokens": 7, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 2}
@@ -41,16 +41,9 @@ def _answer(request: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return [{"type": "text", "text": "Paris."}], "end_turn"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
+        body = self._read_body()
         if not self.path.startswith("/v1/messages"):
             self._json({"type": "error", "error": {"type": "not_found_error", "message": self.path}}, status=404)
             return
@@ -97,37 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(EVENT_DELAY)
         self._chunk(f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode())
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
 
-    def _json(self, payload: Any, status: int = 200) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class FakeAnthropic:
+class FakeAnthropic(FakeAPI):
     """``with FakeAnthropic() as api: Anthropic(base_url=api.base_url, api_key="test")``."""
 
-    def __enter__(self) -> FakeAnthropic:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.requests = []  # type: ignore[attr-defined]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def requests(self) -> list[tuple[str, dict[str, Any]]]:
-        return self.server.requests  # type: ignore[attr-defined, no-any-return]
+    handler = _Handler
+    base_path = ""

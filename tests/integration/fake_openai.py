@@ -8,10 +8,10 @@ A user message containing "weather" with tools offered gets a tool call back; an
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fake_api import FakeAPI, FakeHandler
 
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
 USAGE = {
@@ -38,16 +38,9 @@ def _answer(request: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]] |
     return "Paris.", None, "stop"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
+        body = self._read_body()
         if self.path.endswith("/chat/completions"):
             if body.get("stream"):
                 self._stream(body)
@@ -109,33 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
 
-    def _json(self, payload: Any, status: int = 200) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class FakeOpenAI:
+class FakeOpenAI(FakeAPI):
     """``with FakeOpenAI() as api: OpenAI(base_url=api.base_url, api_key="test")``."""
 
-    def __enter__(self) -> FakeOpenAI:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.requests = []  # type: ignore[attr-defined]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+    handler = _Handler
+    base_path = "/v1"

@@ -257,3 +257,26 @@ def test_opentelemetry_instrument_gets_live_runs_from_the_environment(langsmith_
     assert runs["long-job"]["outputs"] == {"output": "done"} and "end_time" in runs["long-job"]
     assert all("end_time" in run for run in runs.values())
     assert len(runs) == 4 and langsmith_receiver.problems() == [] and langsmith_receiver.rejected == []
+
+
+def test_the_same_call_traced_twice_counts_its_tokens_once_when_placed_live(langsmith_receiver, live):
+    # The processor places a span when it starts: whether its parent is a model call is known then.
+    provider, processor = live
+    tracer = provider.get_tracer("double")
+    usage = {"gen_ai.usage.input_tokens": 24, "gen_ai.usage.output_tokens": 7}
+    with tracer.start_as_current_span("chat gpt-4o-mini", attributes={"gen_ai.operation.name": "chat"}) as outer:
+        inner_attributes = {
+            "openinference.span.kind": "LLM",
+            "llm.token_count.prompt": 24,
+            "llm.token_count.completion": 7,
+        }
+        with tracer.start_as_current_span("ChatCompletion", attributes=inner_attributes):
+            pass
+        outer.set_attributes(usage)
+    assert processor.force_flush()
+    runs = {run["name"]: run for run in langsmith_receiver.runs.values()}
+    assert runs["chat gpt-4o-mini"]["extra"]["metadata"]["usage_metadata"]["total_tokens"] == 31
+    inner = runs["ChatCompletion"]
+    assert "usage_metadata" not in (inner.get("outputs") or {})
+    assert "usage_metadata" not in inner["extra"]["metadata"]
+    assert inner["extra"]["metadata"]["otel_langsmith_nested_usage"]["total_tokens"] == 31

@@ -12,10 +12,10 @@ tokens (1 reasoning), 31 in all. Streamed chunks are 20 ms apart, the usage chun
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from fake_api import FakeAPI, FakeHandler
 
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
 USAGE = {
@@ -48,16 +48,9 @@ def _answer(request: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None,
     return "Paris.", None, "stop"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
+class _Handler(FakeHandler):
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-        self.server.requests.append((self.path, body))  # type: ignore[attr-defined]
+        body = self._read_body()
         if not self.path.endswith("/chat/completions"):
             self._json({"error": {"message": f"not found: {self.path}"}}, status=404)
         elif body.get("stream"):
@@ -109,37 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
 
-    def _json(self, payload: Any, status: int = 200) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class FakeOpenAI:
+class FakeOpenAI(FakeAPI):
     """``with FakeOpenAI() as api: OpenAI(base_url=api.base_url, api_key="test")``."""
 
-    def __enter__(self) -> FakeOpenAI:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.requests = []  # type: ignore[attr-defined]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    @property
-    def requests(self) -> list[tuple[str, dict[str, Any]]]:
-        return self.server.requests  # type: ignore[attr-defined, no-any-return]
+    handler = _Handler
+    base_path = "/v1"
