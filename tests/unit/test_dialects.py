@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -451,3 +453,89 @@ def test_an_llm_run_right_below_an_llm_run_keeps_its_tokens_out_of_the_count():
     alone = _pending("llm", inner_id)
     fill(alone, place(inner_id, START // 1000, chain, llm=True, **options), chain)
     assert alone.run["outputs"]["usage_metadata"]["total_tokens"] == 3
+
+
+# -- hostile values ---------------------------------------------------------------------------------
+
+_CONTENT_KEYS = sorted(
+    {
+        *dialects.KEYS,
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai.request.max_tokens",
+        "llm.invocation_parameters",
+        "llm.tools.0.tool.json_schema",
+        "llm.input_messages.0.message.contents.0.message_content.type",
+        "llm.input_messages.0.message.tool_calls.0.tool_call.function.arguments",
+        "llm.output_messages.0.message.role",
+        "traceloop.entity.input",
+        "traceloop.entity.output",
+        "ai.prompt.messages",
+        "ai.toolCall.args",
+        "pydantic_ai.all_messages",
+    }
+)
+_JUNK_TEXT = [
+    "",
+    "null",
+    "[]",
+    "{}",
+    "[1, 2]",
+    '[{"role": 5, "parts": "x"}]',
+    '[{"role": "user", "parts": [{"type": "tool_call", "arguments": {"a": [1]}}, 7, null]}]',
+    '[{"text": 1}, {"toolUse": 3}, {"toolResult": {"content": {"x": 1}}}]',
+    '[{"name": 1, "input_schema": "x"}, {"inputSchema": 4}]',
+    '{"inputs": [1], "kwargs": 3}',
+    '{"output": {"lc": 1, "kwargs": {"content": [{"text": 2}]}}, "kwargs": null}',
+    '{"event.name": "gen_ai.choice"}',
+    '[{"event.name": "gen_ai.choice", "message": 3}, {"event.name": 7}]',
+    "[" * 50,
+    '{"max_tokens": "lots"}',
+]
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(_CONTENT_KEYS),
+        st.one_of(
+            st.sampled_from(_JUNK_TEXT),
+            st.integers(-(2**63), 2**63 - 1),
+            st.floats(allow_nan=True),
+            st.booleans(),
+            st.binary(max_size=8),
+            st.lists(st.sampled_from(["a", "[", "{}"]), max_size=3).map(tuple),
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(["tests", "pydantic-ai", "strands.telemetry.tracer"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "gen_ai.choice",
+                    "gen_ai.user.message",
+                    "gen_ai.tool.message",
+                    "gen_ai.client.inference.operation.details",
+                ]
+            ),
+            st.dictionaries(
+                st.sampled_from(["message", "content", "index", "role", "tool_calls", "gen_ai.input.messages", "id"]),
+                st.sampled_from(_JUNK_TEXT),
+                max_size=3,
+            ),
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(["chat x", "execute_tool t", "invoke_agent a", "embeddings e", "span"]),
+)
+def test_no_value_makes_a_dialect_fail(attributes, scope, events, name):
+    """Hostile values give a run (the dialects skip what they cannot read), never an exception."""
+    run = convert(attributes, name=name, scope=scope, events=tuple(events))
+    assert run["name"] and run["run_type"]
