@@ -85,3 +85,33 @@ def test_the_langchain_recipe(langsmith_receiver, tmp_path):
     assert model["inputs"]["messages"] == [{"role": "user", "content": "Capital of France?"}]
     assert model["outputs"]["choices"][0]["message"]["content"] == "Paris."
     assert runs["ChatPromptTemplate"]["run_type"] == "prompt"
+
+
+def test_the_pydantic_ai_recipe(langsmith_receiver, tmp_path):
+    code, variables = recipe("pydantic-ai")
+    assert variables == {}
+    app = """
+        from fake_openai import FakeOpenAI
+        from opentelemetry import trace
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        with FakeOpenAI() as api:
+            model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(base_url=api.base_url, api_key="test-key"))
+            agent = Agent(model, instructions="Answer in one word.")
+            assert agent.run_sync("Capital of France?").output == "Paris."
+        trace.get_tracer_provider().shutdown()
+    """
+    run_app(code, variables, app, langsmith_receiver, tmp_path)
+    runs = sorted(langsmith_receiver.runs.values(), key=lambda run: run["dotted_order"])
+    agent, chat = runs
+    assert agent["run_type"] == "chain" and agent["session_name"] == "my-app"
+    assert agent["inputs"]["messages"][-1] == {"role": "user", "content": "Capital of France?"}
+    assert agent["outputs"]["output"] == "Paris."
+    assert chat["run_type"] == "llm" and chat["parent_run_id"] == agent["id"]
+    assert chat["inputs"]["messages"] == [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+    assert chat["outputs"]["choices"][0]["message"]["content"] == "Paris."
+    assert chat["outputs"]["usage_metadata"]["total_tokens"] == 26
