@@ -125,7 +125,8 @@ def tools(value: Any) -> list[Any] | None:
 def _openai_tool(tool: Mapping[str, Any]) -> Any:
     if "function" in tool or "name" not in tool:
         return dict(tool)
-    function = {key: value for key, value in tool.items() if key not in _TOOL_EXTRAS}
+    # Unset fields are left out (the openai SDK writes its models' every field, null or not).
+    function = {key: value for key, value in tool.items() if key not in _TOOL_EXTRAS and value is not None}
     schema = tool.get("parameters")
     if schema is None and "input_schema" in tool:  # Anthropic's shape
         schema = tool["input_schema"]
@@ -277,7 +278,9 @@ def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[d
         finish = message.pop("finish_reason", None) or (finish_reasons[index] if index < len(finish_reasons) else None)
         choice: dict[str, Any] = {"index": index, "message": message}
         if finish is not None:
-            choice["finish_reason"] = _FINISH.get(finish, finish)
+            finish = _FINISH.get(finish, finish)
+            # Some record a completed response as "stop" whatever it holds (pydantic-ai's Responses model).
+            choice["finish_reason"] = "tool_calls" if finish == "stop" and message.get("tool_calls") else finish
         result.append(choice)
     return result
 

@@ -340,6 +340,20 @@ def test_openinference_anthropic_tool_schemas():
     assert run["inputs"]["tools"] == [OPENAI_TOOL]
 
 
+def test_unset_fields_of_a_tool_are_left_out():
+    definition = {"type": "function", "name": "w", "description": "d", "parameters": SCHEMA, "strict": False}
+    run = convert(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": "?"}]}]),
+            "gen_ai.tool.definitions": json.dumps([{**definition, "defer_loading": None, "output_schema": None}]),
+        }
+    )
+    assert run["inputs"]["tools"] == [
+        {"type": "function", "function": {"name": "w", "description": "d", "parameters": SCHEMA, "strict": False}}
+    ]
+
+
 # -- 8. embeddings ----------------------------------------------------------------------------------
 
 
@@ -391,6 +405,41 @@ def test_history_has_no_finish_reason_and_an_unknown_role_answers():
     assert run["outputs"]["choices"] == [
         {"index": 0, "message": {"role": "assistant", "content": "Bye!"}, "finish_reason": "stop"}
     ]
+
+
+def test_an_answer_with_tool_calls_finished_for_them():
+    # pydantic-ai records every completed Responses call as "stop".
+    called = [{"role": "assistant", "parts": [{"type": "tool_call", "id": "c", "name": "w", "arguments": "{}"}]}]
+    run = convert(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.output.messages": json.dumps([{**called[0], "finish_reason": "stop"}]),
+        }
+    )
+    assert run["outputs"]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def _responses_call(response: dict, **output: str) -> dict:
+    return convert(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.output_messages.0.message.role": "assistant",
+            **{f"llm.output_messages.0.message.{key}": value for key, value in output.items()},
+            "output.value": json.dumps({"object": "response", **response}),
+            "output.mime_type": "application/json",
+        }
+    )
+
+
+def test_how_an_openai_responses_call_ended_when_openinference_does_not_say():
+    done = _responses_call({"status": "completed"}, content="Hi")
+    assert done["outputs"]["choices"][0]["finish_reason"] == "stop"
+    called = _responses_call({"status": "completed"}, **{"tool_calls.0.tool_call.function.name": "w"})
+    assert called["outputs"]["choices"][0]["finish_reason"] == "tool_calls"
+    cut = _responses_call({"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}, content="H")
+    assert cut["outputs"]["choices"][0]["finish_reason"] == "length"
+    unknown = _responses_call({"status": "in_progress"}, content="H")
+    assert "finish_reason" not in unknown["outputs"]["choices"][0]
 
 
 def test_reported_cost_goes_with_the_usage():

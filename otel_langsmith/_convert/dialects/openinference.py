@@ -57,8 +57,12 @@ def _call(view: View, call: LLMCall) -> None:
         schemas = msg.unflatten(a, "llm.tools", present, view.consumed)
         if schemas:
             call.tools = tools([item.get("tool.json_schema") for item in schemas])
-    if isinstance(a.get("llm.finish_reason"), str) and not call.finish_reasons:
-        call.finish_reasons = [a["llm.finish_reason"]]
+    if not call.finish_reasons:
+        finish = a.get("llm.finish_reason")
+        if isinstance(finish, str):
+            call.finish_reasons = [finish]
+        elif call.output_messages is not None and a.get(_OUTPUT) is not None:
+            call.finish_reasons = _responses_finish(a[_OUTPUT], call.output_messages)
     parameters = a.get("llm.invocation_parameters")
     if parameters is not None:
         parsed = json_or_text(parameters, "llm.invocation_parameters")
@@ -75,6 +79,21 @@ def _call(view: View, call: LLMCall) -> None:
     if call.input_messages is not None or call.output_messages is not None:
         # The raw request and response they were rebuilt from would only repeat them.
         view.consumed.update((_INPUT, *_MIME.values(), _OUTPUT))
+
+
+def _responses_finish(output: Any, messages: list[dict[str, Any]]) -> list[str]:
+    """How an OpenAI Responses call ended, from the response it recorded whole (OpenInference
+    writes no finish reason for it): its status, and what it holds."""
+    response = json_or_text(output, _OUTPUT) if isinstance(output, (str, bytes)) else output
+    if not isinstance(response, Mapping) or response.get("object") != "response":
+        return []
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, Mapping) else None
+        return ["length" if reason == "max_output_tokens" else str(reason or "incomplete")]
+    if response.get("status") != "completed":
+        return []
+    return ["tool_calls" if any(m.get("tool_calls") for m in messages) else "stop"]
 
 
 def _content(view: View, run: dict[str, Any]) -> None:
