@@ -229,18 +229,53 @@ class _GuardedAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-@contextmanager
-def _deadline(seconds: float) -> Iterator[_Guard]:
-    guard = _Guard()
-    timer = threading.Timer(max(0.0, seconds), guard.expire)
-    timer.daemon = True
-    _current.guard = guard
-    timer.start()
-    try:
-        yield guard
-    finally:
-        timer.cancel()
-        _current.guard = None
+class _Deadlines:
+    """One thread that shuts the connection of each request still running at its deadline. (A
+    timer thread per request cost more than the request.) It sleeps until the earliest deadline it
+    knows, and is woken only by one earlier than that; a request that ended is simply forgotten."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._pending: dict[_Guard, float] = {}
+        self._asleep_until = math.inf
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    @contextmanager
+    def watch(self, seconds: float) -> Iterator[_Guard]:
+        """A guard for a request of the current thread, expired ``seconds`` from now unless it ends."""
+        guard = _Guard()
+        at = time.monotonic() + max(0.0, seconds)
+        with self._wake:
+            self._pending[guard] = at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="otel-langsmith-deadlines", daemon=True)
+                self._thread.start()
+            elif at < self._asleep_until:
+                self._wake.notify()
+        _current.guard = guard
+        try:
+            yield guard
+        finally:
+            _current.guard = None
+            with self._wake:
+                self._pending.pop(guard, None)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while not self._closed:
+                now = time.monotonic()
+                due = [guard for guard, at in self._pending.items() if at <= now]
+                for guard in due:
+                    del self._pending[guard]
+                    guard.expire()  # shuts a socket: quick, and nothing here waits on this lock
+                self._asleep_until = min(self._pending.values(), default=math.inf)
+                self._wake.wait(None if self._asleep_until == math.inf else self._asleep_until - now)
 
 
 # -- the transport ----------------------------------------------------------------------------------
@@ -269,16 +304,19 @@ class Transport:
             self._headers["X-Tenant-Id"] = workspace_id
         self._given_session = session
         self._session: requests.Session | None = None
+        self._options: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._info: ServerInfo | None = None
         self._guards: set[_Guard] = set()
+        self._deadlines = _Deadlines()
 
     @property
     def shown_endpoint(self) -> str:
         """The endpoint as log lines may show it (no password)."""
         return safe_url(self.endpoint)
 
-    def _get_session(self) -> requests.Session:
+    def _get_session(self) -> tuple[requests.Session, dict[str, Any]]:
+        """The session, and what to send each request with."""
         with self._lock:
             if self._session is None:
                 session = self._given_session or requests.Session()
@@ -286,8 +324,15 @@ class Transport:
                 # A session given with its own adapter for this host keeps it (and only socket timeouts).
                 if type(session.get_adapter(base)) is requests.adapters.HTTPAdapter:
                     session.mount(base, _GuardedAdapter())
+                if self._given_session is None:
+                    # The environment's proxies and CA bundle, read once for the endpoint: requests
+                    # reads the whole environment again on every request, which cost more than
+                    # sending it. (A given session is left to its own settings.)
+                    found = session.merge_environment_settings(base, {}, None, None, None)
+                    session.trust_env = False
+                    self._options = {"proxies": found["proxies"], "verify": found["verify"], "cert": found["cert"]}
                 self._session = session
-            return self._session
+            return self._session, self._options
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -351,8 +396,8 @@ class Transport:
     def _send(
         self, method: str, url: str, body: bytes | None, headers: dict[str, str] | None, seconds: float
     ) -> requests.Response:
-        session = self._get_session()
-        with suppressed_instrumentation(), _deadline(seconds) as guard:
+        session, options = self._get_session()
+        with suppressed_instrumentation(), self._deadlines.watch(seconds) as guard:
             self._track(guard, True)
             try:
                 response = session.request(
@@ -362,6 +407,7 @@ class Transport:
                     headers={**self._headers, **(headers or {})},
                     timeout=seconds,
                     allow_redirects=False,
+                    **options,
                 )
                 _ = response.content  # read now, within the deadline
                 if guard.expired:
@@ -411,12 +457,15 @@ class Transport:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+        self._deadlines.close()
+        self._deadlines = _Deadlines()  # a request after close still gets its deadline
 
     def reset_after_fork(self) -> None:
-        """A child process must not share the parent's pooled sockets."""
+        """A child process must not share the parent's pooled sockets, nor count on its threads."""
         self._lock = threading.Lock()
         self._session = None
         self._guards = set()
+        self._deadlines = _Deadlines()
 
     @property
     def masked_key(self) -> str:
