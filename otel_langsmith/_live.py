@@ -1,9 +1,12 @@
-"""Spans placed in their LangSmith trace when they start: the span processor's bookkeeping.
+"""Spans placed in their LangSmith trace from their start: the span processor's bookkeeping.
 
-At ``on_start`` the parent span and its start time are at hand, so a span's ``dotted_order`` is
-known before it ends and its run never waits for its parent. Open spans are kept here (a span
-open longer than ``live_after`` is posted as in progress); ended ones leave their placement behind
-for children that start after their parent ended and for the propagator.
+At ``on_start`` the parent span and its start time are at hand, so a span's ``dotted_order`` can be
+known before it ends and its run never waits for its parent. The application's thread only notes
+the start; the placing is done by whoever next needs a placement (the pipeline's worker before it
+converts ended spans, the propagator, a flush), in the order the spans started, so that a parent is
+placed before its children. Open spans are kept here (a span open longer than ``live_after`` is
+posted as in progress); ended ones leave their placement behind for children that start after
+their parent ended and for the propagator.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from opentelemetry.context import Context
@@ -23,8 +27,13 @@ from ._convert.dialects import langsmith
 from ._convert.run_type import infer_run_type
 from ._placement import Placed, PlacedRegistry, inherit, place
 from ._propagation import remote_parent
+from ._throttle import Throttled
 
 logger = logging.getLogger(__name__)
+
+# Starts noted and not placed yet, past which the starting thread places them itself: the bound
+# on what waits for the worker.
+_MAX_STARTING = 4096
 
 
 @dataclass(slots=True, eq=False)
@@ -52,14 +61,47 @@ class LiveSpans:
         self._open: dict[int, OpenSpan] = {}
         # Ended spans' placements, for children that start after their parent ended.
         self._closed = PlacedRegistry(max_placed_bytes)
+        # A deque: appending and popping need no lock, so a starting span never waits for the placer.
+        self._starting: deque[tuple[Span, Context | None, float, bool]] = deque()
+        # One placer at a time, so that starts are placed in the order they came.
+        self._settle_lock = threading.Lock()
+        self._problems = Throttled(logger, logging.ERROR)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self._open) + len(self._starting)
 
-    def start(self, span: Span, parent_context: Context | None, now: float, *, kept: bool = True) -> None:
-        """Place a span that starts now; one the filter leaves out only passes its parent's place on."""
+    def start(
+        self, span: Span, parent_context: Context | None, now: float, *, kept: bool = True, lagging: bool = False
+    ) -> None:
+        """Note a span that starts now; it is placed later, by :meth:`settle`, unless whoever places
+        is ``lagging`` behind (then the starting thread places what was noted: the application pays
+        for placing, rather than holding more spans than the worker can take)."""
+        self._starting.append((span, parent_context, now, kept))
+        if lagging or len(self._starting) >= _MAX_STARTING:
+            self.settle()
+
+    def settle(self) -> None:
+        """Place the spans noted before this call, in the order they started."""
+        starting = self._starting
+        with self._settle_lock:
+            for _ in range(len(starting)):
+                span, parent_context, opened, kept = starting.popleft()
+                try:
+                    self._place(span, parent_context, opened, kept)
+                except Exception as exc:
+                    self._problems.report(
+                        1,
+                        "Could not place span %r (%s: %s); it will be sent as a root",
+                        span.name,
+                        type(exc).__name__,
+                        exc,
+                    )
+
+    def _place(self, span: Span, parent_context: Context | None, now: float, kept: bool) -> None:
+        """Place a span from what it says (its start time, its parent, the attributes set so far);
+        one the filter leaves out only passes its parent's place on."""
         context = span.get_span_context()
         attributes = span.attributes or {}
         # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
@@ -74,7 +116,7 @@ class LiveSpans:
             # A caller in another process may have sent its LangSmith run along.
             parent = remote_parent(parent_context)
         else:
-            parent = self.placement(parent_span.span_id)
+            parent = self._placement(parent_span.span_id)
         if not kept:
             with self._lock:
                 self._open[context.span_id] = OpenSpan(span, parent, parent, now, kept=False)
@@ -110,22 +152,31 @@ class LiveSpans:
         with self._lock:
             self._open[context.span_id] = OpenSpan(span, placed, parent, now)
 
-    def end(self, span_id: int) -> OpenSpan | None:
-        """The open span that ended, its placement kept for later children (None: never seen)."""
+    def end(self, span_ids: list[int]) -> list[OpenSpan | None]:
+        """The open spans that ended (None: never seen), their placements kept for later children.
+        Their starts must have been settled."""
+        entries = []
         with self._lock:
-            entry = self._open.pop(span_id, None)
-            if entry is not None:
-                self._closed.remember(span_id, entry.placed)
-            return entry
+            for span_id in span_ids:
+                entry = self._open.pop(span_id, None)
+                if entry is not None:
+                    self._closed.remember(span_id, entry.placed)
+                entries.append(entry)
+        return entries
 
     def placement(self, span_id: int) -> Placed | None:
         """Where a span sits, with what its children inherit (``lineage``)."""
+        self.settle()
+        return self._placement(span_id)
+
+    def _placement(self, span_id: int) -> Placed | None:
         with self._lock:
             entry = self._open.get(span_id)
             return entry.placed if entry is not None else self._closed.get(span_id)
 
     def due(self, now: float, live_after: float) -> list[OpenSpan]:
         """Open spans to post as in progress now (each once): open for ``live_after`` seconds."""
+        self.settle()
         with self._lock:
             self._evict(now)
             found = [

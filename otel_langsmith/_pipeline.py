@@ -1,13 +1,14 @@
 """The lifecycle the exporter and the span processor share: threads, fork, flush, shutdown, stats.
 
 The two public fronts differ only in when spans enter: the exporter hands over ended spans
-(``export``); the processor hands over each span as it starts (placed at once) and as it ends.
+(``export``); the processor hands over each span as it starts (noted, and placed from its parent and start
+time) and as it ends.
 From there, :class:`~otel_langsmith._runs.Runs` makes encoded runs and the
 :class:`~otel_langsmith._backlog.Backlog` sends them.
 
-Threads: the application's (placing at start, queueing at end), the caller of ``export`` (the
-SDK's batch thread), this pipeline's worker (converting ended spans every ``flush_interval``,
-posting long-open spans, releasing spans whose parent never came) and the backlog's sender
+Threads: the application's (noting starts, queueing ends), the caller of ``export`` (the
+SDK's batch thread), this pipeline's worker (placing started spans and converting ended ones every
+``flush_interval``, posting long-open spans, releasing spans whose parent never came) and the backlog's sender
 (the only one that talks to LangSmith). ``os.fork()`` is handled here, for all of them.
 """
 
@@ -18,7 +19,9 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
@@ -37,10 +40,12 @@ from ._transport import Transport, suppressed_instrumentation
 from ._wire import EncodedRun
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Ended spans waiting for the worker, beyond which the application's thread wakes it; and the most
-# kept at all (the oldest are dropped, counted) if conversion cannot keep up.
-_OUTBOX_WAKE = 2048
+# Ended spans waiting for the worker, beyond which the application's thread wakes it; beyond
+# twice that, the worker is lagging and the application's threads place the spans that start; and
+# the most kept at all (the oldest are dropped, counted) if conversion cannot keep up.
+_OUTBOX_WAKE = 1024
 _OUTBOX_MAX = 65_536
 # Ended spans converted and queued at a time: bounds what a flush holds at once.
 _CHUNK = 128
@@ -95,7 +100,10 @@ class Pipeline:
         os.register_at_fork(after_in_child=lambda: (after := method()) is not None and after())
 
     def _fresh_state(self) -> None:
-        self._outbox: list[tuple[ReadableSpan, OpenSpan | None]] = []
+        # Deques: the application's threads append to them without taking a lock.
+        self._outbox: deque[ReadableSpan] = deque()
+        # Spans dropped from a full outbox: their starts are forgotten by the worker.
+        self._dropped: deque[int] = deque()
         # A plain lock under the condition: the default re-entrant one costs more on every span.
         self._wake = threading.Condition(threading.Lock())
         # One conversion of ended spans at a time (the worker, a flush, shutdown).
@@ -129,14 +137,12 @@ class Pipeline:
         return True
 
     def started(self, span: Span, parent_context: Context | None) -> None:
-        """A span that starts now, placed at once (the processor)."""
+        """A span that starts now (the processor): noted, placed by the worker."""
         if self._stopped or not self._on:
             return
-        try:
-            runs = self._runs
-            runs.live.start(span, parent_context, self._clock(), kept=runs.keep is None or runs.kept(span))
-        except Exception:
-            logger.exception("%s could not place span %r; it will be sent as a root", self._name, span.name)
+        runs = self._runs
+        kept = runs.keep is None or runs.kept(span)
+        runs.live.start(span, parent_context, self._clock(), kept=kept, lagging=len(self._outbox) >= 2 * _OUTBOX_WAKE)
         self._live_mode = True
         if self._worker is None:
             self._start_worker()
@@ -145,20 +151,15 @@ class Pipeline:
         """A span that ended (the processor): converted and sent by the worker."""
         if self._stopped or not self._on:
             return
-        context = span.get_span_context()
-        entry = self._runs.live.end(context.span_id) if context is not None else None
-        if not (entry.kept if entry is not None else self._runs.kept(span)):
-            self._counts.add("spans_received")
-            self._counts.add("spans_filtered")
-            return
-        with self._wake:
-            self._outbox.append((span, entry))
-            waiting = len(self._outbox)
-            if waiting >= _OUTBOX_WAKE:
+        outbox = self._outbox
+        outbox.append(span)
+        waiting = len(outbox)
+        if waiting >= _OUTBOX_WAKE:
+            with self._wake:
                 self._wake.notify_all()
-            if waiting > _OUTBOX_MAX:
-                del self._outbox[0]
-                self._counts.drop("outbox_full", 1)
+        if waiting > _OUTBOX_MAX:
+            self._dropped.append(_span_id(outbox.popleft()))
+            self._counts.drop("outbox_full", 1)
 
     def placement(self, span_id: int) -> Placed | None:
         """Where a live span sits, for the propagator."""
@@ -205,12 +206,27 @@ class Pipeline:
 
     def _flush_ended(self, live: list[OpenSpan]) -> None:
         with self._convert_lock:
-            with self._wake:
-                ended, self._outbox = self._outbox, []
+            ended = _take(self._outbox)
+            dropped = _take(self._dropped)
+            runs = self._runs
+            # Every span that ended was noted at its start before: placed now, it can be matched.
+            runs.live.settle()
+            runs.live.end(dropped)
+            entries = runs.live.end([_span_id(span) for span in ended])
+            kept = [
+                (span, entry)
+                for span, entry in zip(ended, entries, strict=True)
+                if (entry.kept if entry is not None else runs.kept(span))
+            ]
             self._counts.add("spans_received", len(ended))
-            self._put(self._runs.of_ended(ended[:_CHUNK], live))
-            for start in range(_CHUNK, len(ended), _CHUNK):
-                self._put(self._runs.of_ended(ended[start : start + _CHUNK], ()))
+            self._counts.add("spans_filtered", len(ended) - len(kept))
+            del ended, entries
+            # Chunk by chunk, each let go once queued: a large outbox is not held whole till the end.
+            kept.reverse()
+            while kept or live:
+                chunk = [kept.pop() for _ in range(min(_CHUNK, len(kept)))]
+                self._put(runs.of_ended(chunk, live))
+                live = []
 
     def _put(self, chunks: Iterator[list[EncodedRun]]) -> None:
         for encoded in chunks:
@@ -294,3 +310,19 @@ class Pipeline:
             ended_unsent=len(self._outbox),
             evicted=live.evicted,
         )
+
+
+def _take(items: deque[T]) -> list[T]:
+    """What a deque holds now, taken out of it (others may append, or drop the oldest, meanwhile)."""
+    taken = []
+    for _ in range(len(items)):
+        try:
+            taken.append(items.popleft())
+        except IndexError:
+            break
+    return taken
+
+
+def _span_id(span: ReadableSpan) -> int:
+    context = span.get_span_context()
+    return context.span_id if context is not None else 0

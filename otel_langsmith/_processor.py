@@ -20,7 +20,7 @@ class LangSmithSpanProcessor(SpanProcessor):
     Each span is placed in its LangSmith trace when it starts, so its run is sent within
     ``flush_interval`` of its end, whatever its ancestors are doing; a span open longer than
     ``live_after`` is posted as in progress and completed by a patch when it ends. The application's
-    thread only places and queues spans; converting and sending happen on background threads.
+    thread only notes and queues spans; placing, converting and sending happen on background threads.
     It takes the same options as :class:`~otel_langsmith.LangSmithSpanExporter`.
     """
 

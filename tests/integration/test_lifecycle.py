@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor
+from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
 from otel_langsmith import _ids as ids
 
 # Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
@@ -162,3 +162,52 @@ def test_a_span_whose_parent_never_ends_is_sent_at_the_wait_limit(langsmith_rece
     assert langsmith_receiver.rejected == []
     provider.shutdown()
     parent.end()
+
+
+def test_spans_started_faster_than_the_worker_places_them_keep_their_tree(langsmith_receiver):
+    # The worker never wakes by itself here: past the bound on starts waiting to be placed, the
+    # application's thread places them, parents before children.
+    provider, processor = clocked_processor(langsmith_receiver, FakeClock())
+    tracer = provider.get_tracer("crowd")
+    count = _live._MAX_STARTING + 500
+    with tracer.start_as_current_span("root") as root:
+        children = [tracer.start_span(f"child-{index}") for index in range(count)]
+        assert len(processor._pipeline._runs.live._starting) < _live._MAX_STARTING
+        with trace.use_span(children[-1]):
+            with tracer.start_as_current_span("grandchild"):
+                pass
+        for child in children:
+            child.end()
+    assert processor.force_flush()
+    runs = langsmith_receiver.runs
+    assert len(runs) == count + 2 and langsmith_receiver.rejected == []
+    root_id = ids.root_run_id(root.get_span_context().trace_id)
+    by_name = {run["name"]: run for run in runs.values()}
+    assert {run["parent_run_id"] for name, run in by_name.items() if name.startswith("child-")} == {root_id}
+    grandchild, parent = by_name["grandchild"], by_name[f"child-{count - 1}"]
+    assert grandchild["parent_run_id"] == parent["id"]
+    assert grandchild["dotted_order"].startswith(parent["dotted_order"] + ".")
+    provider.shutdown()
+
+
+def test_spans_dropped_from_a_full_outbox_are_counted_and_leave_nothing_open(langsmith_receiver, monkeypatch, caplog):
+    monkeypatch.setattr(_pipeline, "_OUTBOX_MAX", 50)
+    monkeypatch.setattr(_pipeline, "_OUTBOX_WAKE", 10_000)  # the worker is never woken: the outbox fills
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock, open_span_ttl=60)
+    tracer = provider.get_tracer("overflow")
+    for index in range(120):
+        with tracer.start_as_current_span(f"span-{index}"):
+            pass
+    stats = processor.stats()
+    assert stats.dropped == {"outbox_full": 70} and stats.ended_unsent == 50
+    assert processor.force_flush() is False  # runs were lost since the last flush
+    assert sorted(run["name"] for run in langsmith_receiver.runs.values()) == sorted(
+        f"span-{index}" for index in range(70, 120)
+    )
+    clock.advance(61)
+    processor._pipeline.tick()
+    # The dropped spans' starts were forgotten with them, not left open to be evicted later.
+    assert processor.stats().open_spans == 0 and processor.stats().evicted == 0
+    assert "has been open" not in caplog.text
+    provider.shutdown()
