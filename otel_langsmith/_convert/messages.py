@@ -7,7 +7,6 @@ docs/conversion.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,6 @@ from .values import json_or_text
 # A flattened index larger than this is an attack or a bug, not a conversation.
 MAX_INDEX = 10_000
 _ROLES = {"agent": "assistant", "function": "tool", "model": "assistant", "human": "user", "ai": "assistant"}
-_INDEX = re.compile(r"(\d+)\.(.+)")
 
 
 _CANONICAL_ROLES = frozenset(("system", "user", "assistant", "tool"))
@@ -155,17 +153,19 @@ def unflatten(
     if present is not None and prefix not in present:
         return []
     start = prefix + "."
+    cut = len(start)
     buckets: dict[int, dict[str, Any]] = {}
     for key, value in attributes.items():
         if not key.startswith(start):
             continue
-        match = _INDEX.fullmatch(key[len(start) :])
-        if match is None:
+        # "{index}.{field}": a partition rather than a regular expression, as this runs per key.
+        digits, _, field = key[cut:].partition(".")
+        if not (field and digits.isdecimal()) or "\n" in field:
             continue
-        index = int(match.group(1))
+        index = int(digits)
         if index > MAX_INDEX:
             continue
-        buckets.setdefault(index, {})[match.group(2)] = value
+        buckets.setdefault(index, {})[field] = value
         if consumed is not None:
             consumed.add(key)
     return [buckets[index] for index in sorted(buckets)]
