@@ -45,6 +45,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/bench_e2e.py
 	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py

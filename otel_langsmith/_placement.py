@@ -2,7 +2,8 @@
 
 Pure functions over :class:`Placed` values, shared by the two ways a span gets its place: the
 exporter's assembler (:mod:`otel_langsmith._assembly`), which places a span once its parent has
-arrived, and the span processor (:mod:`otel_langsmith._live`), which places it from its parent and start time, before it ends.
+arrived, and the span processor (:mod:`otel_langsmith._live`), which places it from its parent and
+start time, known when it starts.
 """
 
 from __future__ import annotations
