@@ -1,15 +1,15 @@
 """The lifecycle the exporter and the span processor share: threads, fork, flush, shutdown, stats.
 
 The two public fronts differ only in when spans enter: the exporter hands over ended spans
-(``export``); the processor hands over each span as it starts (noted, and placed from its parent and start
-time) and as it ends.
-From there, :class:`~otel_langsmith._runs.Runs` makes encoded runs and the
-:class:`~otel_langsmith._backlog.Backlog` sends them.
+(``export``); the processor hands over each span as it starts (noted, then placed from its parent
+and start time) and as it ends. From there, :class:`~otel_langsmith._runs.Runs` makes encoded
+runs and the :class:`~otel_langsmith._backlog.Backlog` sends them.
 
-Threads: the application's (noting starts, queueing ends), the caller of ``export`` (the
-SDK's batch thread), this pipeline's worker (placing started spans and converting ended ones every
-``flush_interval``, posting long-open spans, releasing spans whose parent never came) and the backlog's sender
-(the only one that talks to LangSmith). ``os.fork()`` is handled here, for all of them.
+Threads: the application's (noting starts, queueing ends), the caller of ``export`` (the SDK's
+batch thread), this pipeline's worker (placing started spans and converting ended ones every
+``flush_interval``, posting long-open spans, releasing spans whose parent never came) and the
+backlog's sender (the only one that talks to LangSmith). ``os.fork()`` is handled here, for all
+of them.
 """
 
 from __future__ import annotations
@@ -140,9 +140,13 @@ class Pipeline:
         """A span that starts now (the processor): noted, placed by the worker."""
         if self._stopped or not self._on:
             return
-        runs = self._runs
-        kept = runs.keep is None or runs.kept(span)
-        runs.live.start(span, parent_context, self._clock(), kept=kept, lagging=len(self._outbox) >= 2 * _OUTBOX_WAKE)
+        try:
+            runs = self._runs
+            kept = runs.keep is None or runs.kept(span)
+            lagging = len(self._outbox) >= 2 * _OUTBOX_WAKE
+            runs.live.start(span, parent_context, self._clock(), kept=kept, lagging=lagging)
+        except Exception:
+            logger.exception("%s could not note span %r; it will be sent as a root", self._name, span.name)
         self._live_mode = True
         if self._worker is None:
             self._start_worker()
@@ -158,7 +162,11 @@ class Pipeline:
             with self._wake:
                 self._wake.notify_all()
         if waiting > _OUTBOX_MAX:
-            self._dropped.append(_span_id(outbox.popleft()))
+            try:
+                oldest = outbox.popleft()
+            except IndexError:  # the worker took them all meanwhile
+                return
+            self._dropped.append(_span_id(oldest))
             self._counts.drop("outbox_full", 1)
 
     def placement(self, span_id: int) -> Placed | None:

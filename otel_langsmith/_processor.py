@@ -17,8 +17,8 @@ class LangSmithSpanProcessor(SpanProcessor):
 
         provider.add_span_processor(LangSmithSpanProcessor(project="my-app"))
 
-    Each span is placed in its LangSmith trace when it starts, so its run is sent within
-    ``flush_interval`` of its end, whatever its ancestors are doing; a span open longer than
+    Each span is placed in its LangSmith trace from its parent and start time, so its run is sent
+    within ``flush_interval`` of its end, whatever its ancestors are doing; a span open longer than
     ``live_after`` is posted as in progress and completed by a patch when it ends. The application's
     thread only notes and queues spans; placing, converting and sending happen on background threads.
     It takes the same options as :class:`~otel_langsmith.LangSmithSpanExporter`.
