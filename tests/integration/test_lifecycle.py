@@ -4,6 +4,7 @@ clock the test moves (no test here waits for a timeout to pass)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
+from otel_langsmith import LangSmithPropagator, LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
 from otel_langsmith import _ids as ids
 
 # Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
@@ -210,4 +211,56 @@ def test_spans_dropped_from_a_full_outbox_are_counted_and_leave_nothing_open(lan
     # The dropped spans' starts were forgotten with them, not left open to be evicted later.
     assert processor.stats().open_spans == 0 and processor.stats().evicted == 0
     assert "has been open" not in caplog.text
+    provider.shutdown()
+
+
+def test_threads_starting_spans_while_the_worker_places_them_keep_every_tree(langsmith_receiver, monkeypatch):
+    # The worst moment for placing off the application's thread: eight threads start, end and
+    # propagate spans while the worker places and converts, with a wake-up mark low enough that
+    # the threads also place for a lagging worker.
+    monkeypatch.setattr(_pipeline, "_OUTBOX_WAKE", 64)
+    provider = TracerProvider()
+    processor = LangSmithSpanProcessor(
+        endpoint=langsmith_receiver.url, api_key=langsmith_receiver.api_key, flush_interval=0.01
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("race")
+    propagator = LangSmithPropagator()
+    headers: list[dict[str, str]] = []
+    failures: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for index in range(60):
+                with tracer.start_as_current_span(f"root-{worker}-{index}"):
+                    with tracer.start_as_current_span("step"):
+                        carrier: dict[str, str] = {}
+                        propagator.inject(carrier)
+                        headers.append(carrier)
+                        with tracer.start_as_current_span("leaf"):
+                            pass
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert processor.force_flush()
+    runs = langsmith_receiver.runs
+    assert len(runs) == 8 * 60 * 3 and langsmith_receiver.rejected == []
+    for run in runs.values():
+        if run["name"].startswith("root-"):
+            assert "parent_run_id" not in run
+        else:
+            parent = runs[run["parent_run_id"]]
+            assert run["dotted_order"].startswith(parent["dotted_order"] + ".")
+            assert run["trace_id"] == parent["trace_id"]
+    # Every header named its span's run, placed in time for the propagator.
+    steps = {run["id"]: run for run in runs.values() if run["name"] == "step"}
+    assert len(headers) == 480 and all(
+        header["langsmith-trace"].rsplit(".", 1)[-1][-36:] in steps for header in headers
+    )
     provider.shutdown()
