@@ -15,7 +15,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span
@@ -62,9 +64,12 @@ class LiveSpans:
         # Ended spans' placements, for children that start after their parent ended.
         self._closed = PlacedRegistry(max_placed_bytes)
         # A deque: appending and popping need no lock, so a starting span never waits for the placer.
-        self._starting: deque[tuple[Span, Context | None, float, bool]] = deque()
+        self._starting: deque[tuple[Span, Mapping[str, Any], Context | None, float, bool]] = deque()
         # One placer at a time, so that starts are placed in the order they came.
         self._settle_lock = threading.Lock()
+        # Set on a thread while it places: a line logged while placing may reach a handler that
+        # traces and propagates; what it starts is placed by the next call, after its parent.
+        self._placing = threading.local()
         self._problems = Throttled(logger, logging.ERROR)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
@@ -78,32 +83,39 @@ class LiveSpans:
         """Note a span that starts now; it is placed later, by :meth:`settle`, unless whoever places
         is ``lagging`` behind (then the starting thread places what was noted: the application pays
         for placing, rather than holding more spans than the worker can take)."""
-        self._starting.append((span, parent_context, now, kept))
+        self._starting.append((span, _attributes_now(span), parent_context, now, kept))
         if lagging or len(self._starting) >= _MAX_STARTING:
             self.settle()
 
     def settle(self) -> None:
-        """Place the spans noted before this call, in the order they started."""
+        """Place the spans noted before this call, in the order they started; nothing on a thread
+        that is placing already (code reached by a line logged while placing)."""
+        if getattr(self._placing, "now", False):
+            return
         starting = self._starting
-        with self._settle_lock:
-            for _ in range(len(starting)):
-                span, parent_context, opened, kept = starting.popleft()
-                try:
-                    self._place(span, parent_context, opened, kept)
-                except Exception as exc:
-                    self._problems.report(
-                        1,
-                        "Could not place span %r (%s: %s); it will be sent as a root",
-                        span.name,
-                        type(exc).__name__,
-                        exc,
-                    )
+        self._placing.now = True
+        try:
+            with self._settle_lock:
+                for _ in range(len(starting)):
+                    self._place_next(starting.popleft())
+        finally:
+            self._placing.now = False
 
-    def _place(self, span: Span, parent_context: Context | None, now: float, kept: bool) -> None:
-        """Place a span from what it says (its start time, its parent, the attributes set so far);
-        one the filter leaves out only passes its parent's place on."""
+    def _place_next(self, start: tuple[Span, Mapping[str, Any], Context | None, float, bool]) -> None:
+        span, attributes, parent_context, opened, kept = start
+        try:
+            self._place(span, attributes, parent_context, opened, kept)
+        except Exception as exc:
+            self._problems.report(
+                1, "Could not place span %r (%s: %s); it will be sent as a root", span.name, type(exc).__name__, exc
+            )
+
+    def _place(
+        self, span: Span, attributes: Mapping[str, Any], parent_context: Context | None, now: float, kept: bool
+    ) -> None:
+        """Place a span from what it said when it started (its start time, its parent, its
+        attributes then); one the filter leaves out only passes its parent's place on."""
         context = span.get_span_context()
-        attributes = span.attributes or {}
         # LangSmith's own attributes are rare at start: one look at the keys spares the lookups.
         present = keys.present(tuple(attributes))
         explicit = "langsmith" in present
@@ -200,3 +212,13 @@ class LiveSpans:
                 ids.span_hex(span_id),
                 self._ttl,
             )
+
+
+def _attributes_now(span: Span) -> Mapping[str, Any]:
+    """The span's attributes as they are now: placing, done later, reads what the span said at its
+    start whenever the placer comes. (The SDK's attributes copy as a plain dict, in C.)"""
+    attributes = span.attributes
+    if not attributes:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    return copy() if copy is not None else dict(attributes)
