@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
+from collections.abc import Callable
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -83,3 +85,21 @@ def ended_spans(body) -> list:
     body(provider.get_tracer("tests"))
     provider.shutdown()
     return list(memory.get_finished_spans())
+
+
+def in_threads(work: Callable[[int], object], count: int) -> list[BaseException]:
+    """``work(index)`` on ``count`` threads at once, joined; what they raised (the test asserts it)."""
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

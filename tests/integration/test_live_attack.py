@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from helpers import FakeClock, front_with_clock
+from helpers import FakeClock, front_with_clock, in_threads
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -115,22 +115,13 @@ def test_a_child_started_after_its_parent_was_converted_sits_under_it(langsmith_
     assert processor.force_flush()
     time.sleep(0.1)  # the worker has ticked past both ends
     assert {run["name"] for run in langsmith_receiver.runs.values()} == {"root", "parent"}
-    failures: list[BaseException] = []
 
     def child(index: int) -> None:
-        try:
-            with tracer.start_as_current_span(f"child-{index}", context=trace.set_span_in_context(parent)):
-                with tracer.start_as_current_span(f"grandchild-{index}"):
-                    pass
-        except BaseException as exc:
-            failures.append(exc)
+        with tracer.start_as_current_span(f"child-{index}", context=trace.set_span_in_context(parent)):
+            with tracer.start_as_current_span(f"grandchild-{index}"):
+                pass
 
-    threads = [threading.Thread(target=child, args=(index,)) for index in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert in_threads(child, 4) == []
     assert processor.force_flush()
     runs = langsmith_receiver.runs
     by_name = {run["name"]: run for run in runs.values()}
@@ -356,7 +347,6 @@ def test_fork_in_the_middle_of_a_burst_leaves_the_child_a_working_processor(lang
 def test_long_open_spans_posted_live_with_children_from_other_threads(langsmith_receiver):
     provider, processor = live_processor(langsmith_receiver, flush_interval=0.01, live_after=0.05)
     tracer = provider.get_tracer("live-threads")
-    failures: list[BaseException] = []
     with tracer.start_as_current_span("root") as root:
         time.sleep(0.15)  # posted in progress
         root_id = run_id_of(root)
@@ -364,20 +354,13 @@ def test_long_open_spans_posted_live_with_children_from_other_threads(langsmith_
         context = trace.set_span_in_context(root)
 
         def work(worker: int) -> None:
-            try:
-                with tracer.start_as_current_span(f"child-{worker}", context=context):
-                    time.sleep(0.12)  # posted in progress too
-                    for index in range(20):
-                        with tracer.start_as_current_span(f"leaf-{worker}-{index}"):
-                            pass
-            except BaseException as exc:
-                failures.append(exc)
+            with tracer.start_as_current_span(f"child-{worker}", context=context):
+                time.sleep(0.12)  # posted in progress too
+                for index in range(20):
+                    with tracer.start_as_current_span(f"leaf-{worker}-{index}"):
+                        pass
 
-        threads = [threading.Thread(target=work, args=(worker,)) for worker in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failures = in_threads(work, 4)
     assert failures == []
     assert processor.force_flush()
     runs = langsmith_receiver.runs
