@@ -42,6 +42,11 @@ def clocked_processor(receiver, clock, *, shutdown_on_exit: bool = True, **optio
     return provider, processor
 
 
+def assert_accepted(receiver) -> None:
+    """The receiver refused no request and found no problem in any run."""
+    assert receiver.rejected == [] and receiver.problems() == []
+
+
 def assert_under(child: dict, parent: dict) -> None:
     assert child.get("parent_run_id") == parent["id"], (child["name"], child.get("parent_run_id"), parent["id"])
     assert child["trace_id"] == parent["trace_id"]
@@ -99,7 +104,7 @@ def test_filtered_chain_reparents_late_children_to_a_kept_ancestor_converted_lon
     assert_under(runs["boom-under-skip-c"], runs["late-b"])
     stats = processor.stats()
     assert stats.spans_filtered == 3 and stats.spans_received == 8 and stats.runs_dropped == 0
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -132,7 +137,7 @@ def test_a_child_started_after_its_parent_was_converted_sits_under_it(langsmith_
         assert_under(by_name[f"grandchild-{index}"], by_name[f"child-{index}"])
         assert by_name[f"child-{index}"]["id"] == run_id_of(tracer_span_named(runs, f"child-{index}"))
     assert by_name["root"]["id"] == run_id_of(root)
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -200,7 +205,7 @@ def test_shutdown_while_threads_trace_loses_nothing_that_ended_before_it(langsmi
     stats = processor.stats()
     assert len(missing) <= stats.runs_dropped, (len(missing), stats)
     assert all("end_time" in runs[run_id] for run_id in before & set(runs))
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -251,7 +256,7 @@ def test_a_run_id_named_after_start_does_not_depend_on_when_the_worker_woke(lang
     # The same program, the same attributes: either both explicit ids win, or neither does.
     took = {name: runs[name]["id"] == explicit[name] for name in ("a", "b")}
     assert took["a"] == took["b"], {name: runs[name]["id"] for name in ("a", "b")}
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -270,7 +275,7 @@ def test_a_parent_id_set_after_start_naming_the_real_parent_keeps_the_tree(langs
     assert sorted(runs) == ["leaf", "root", "step"]
     assert_under(runs["step"], runs["root"])
     assert_under(runs["leaf"], runs["step"])
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -337,7 +342,7 @@ def test_fork_in_the_middle_of_a_burst_leaves_the_child_a_working_processor(lang
     runs = {run["name"]: run for run in langsmith_receiver.runs.values()}
     assert_under(runs["child-step"], runs["in-child"])
     assert "parent_run_id" not in runs["in-child"]  # its OTel parent is the parent process's
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -375,7 +380,7 @@ def test_long_open_spans_posted_live_with_children_from_other_threads(langsmith_
             assert_under(by_name[f"leaf-{worker}-{index}"], child)
     assert all("end_time" in run for run in runs.values())
     assert langsmith_receiver.duplicate_posts == 0
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -410,7 +415,7 @@ def test_inject_for_a_just_started_span_while_the_worker_converts_a_flood(langsm
     for run_id, carrier in headers:
         assert carrier["langsmith-trace"] == runs[run_id]["dotted_order"]
     assert sum(1 for run in runs.values() if run["name"] == "flood") == 3000
-    assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+    assert_accepted(langsmith_receiver)
     provider.shutdown()
 
 
@@ -531,7 +536,7 @@ def test_a_span_started_by_a_warning_while_its_parent_is_placed_sits_under_that_
         # Started while its parent was being placed, it is placed after it, by the next call: the
         # propagator, asked in between, sends no LangSmith header rather than a wrong one.
         assert "langsmith-trace" not in carrier
-        assert langsmith_receiver.rejected == [] and langsmith_receiver.problems() == []
+        assert_accepted(langsmith_receiver)
     finally:
         package_logger.removeHandler(handler)
     provider.shutdown()
