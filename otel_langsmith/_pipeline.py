@@ -207,8 +207,8 @@ class Pipeline:
         return min(waits) if waits else None
 
     def tick(self) -> None:
-        """What the worker does each time it wakes: convert ended spans, post long-open ones,
-        release spans whose parent did not come in time."""
+        """What the worker does each time it wakes: place started spans, convert ended ones, post
+        long-open ones, release spans whose parent did not come in time."""
         self._flush_ended(self._runs.live.due(self._clock(), self.settings.live_after))
         self._put(self._runs.of_expired())
 
