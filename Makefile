@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit integration bench clean
+.PHONY: demo test lint typecheck unit integration bench clean node
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "otel-langsmith needs Python 3.10 or newer (set PYTHON=...)")'
@@ -24,6 +24,13 @@ $(VENV)/.bench: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@touch $@
 
+# The OpenTelemetry JavaScript SDK, for the gateway's test with a sender in another language.
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: tests/node/node_modules/.installed
+
 demo: $(VENV)/.demo
 	$(BIN)/python examples/agent_demo.py
 
@@ -38,10 +45,10 @@ typecheck: $(VENV)/.test
 unit: $(VENV)/.test
 	$(BIN)/python -m pytest tests/unit -q --hypothesis-profile=quick
 
-integration: $(VENV)/.test
+integration: $(VENV)/.test node
 	$(BIN)/python -m pytest tests/integration
 
-test: lint typecheck
+test: lint typecheck node
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench
@@ -54,4 +61,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_instructions.py
 
 clean:
-	rm -rf $(VENV) .venv-envs build dist *.egg-info
+	rm -rf $(VENV) .venv-envs build dist *.egg-info tests/node/node_modules

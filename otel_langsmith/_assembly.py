@@ -23,6 +23,7 @@ from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
 from ._placement import PlacedRegistry, fill, inherit, metadata_parent, place
+from ._throttle import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class Assembler:
         self._waiting_bytes = 0
         #: Runs released as roots because their parent did not arrive, by reason.
         self.released_as_root: Counter[str] = Counter()
+        # Traces split on purpose (a gateway fed by span) release roots all the time: one line now and then.
+        self._released_log = Throttled(logger, logging.WARNING)
         #: Runs that could not be placed with their content (sent with their place and name only),
         #: and runs that could not be placed at all.
         self.errors = 0
@@ -205,7 +208,8 @@ class Assembler:
         before = len(ready)
         self._place_subtree(pending, ready, {})
         self.released_as_root[reason] += 1
-        logger.warning(
+        self._released_log.report(
+            1,
             "Parent %s of span %s (trace %032x) not seen (%s): sent the span as a LangSmith root "
             "with %d waiting descendant(s)",
             metadata_parent(pending.metadata),

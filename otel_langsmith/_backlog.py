@@ -196,6 +196,15 @@ class Backlog:
     def queued_runs(self) -> int:
         return len(self._store.queue)
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._store.queue.bytes
+
+    @property
+    def down(self) -> bool:
+        """The last attempt to send failed (the endpoint is unreachable or refusing for now)."""
+        return self._down
+
     # -- putting runs in ----------------------------------------------------------------------------
 
     def put(self, runs: Sequence[EncodedRun]) -> None:

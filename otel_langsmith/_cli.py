@@ -6,6 +6,8 @@
   when everything works, 1 otherwise.
 - ``receive`` runs the local LangSmith-compatible receiver and prints each trace's run tree as it
   completes: a preview of what LangSmith would show, without an account.
+- ``gateway`` receives OTLP/HTTP traces from any sender (``POST /v1/traces``) and sends them to
+  LangSmith through the exporter's pipeline, until SIGTERM or SIGINT; then it drains or spools.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -208,6 +211,60 @@ def _traces(runs: Iterable[dict[str, Any]]) -> dict[str, tuple[int, bool]]:
     return found
 
 
+def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Serve until SIGTERM or SIGINT, then stop taking requests and drain; exit status 0."""
+    try:
+        import opentelemetry.proto  # noqa: F401, PLC0415 - the gateway's extra
+    except ImportError:
+        out.write("The gateway needs OTLP's definitions: pip install 'otel-langsmith[gateway]'\n")
+        return 2
+    from ._gateway import Gateway, Limits  # noqa: PLC0415 - only for this command
+    from ._gateway_http import GatewayServer  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {name: getattr(arguments, name) for name in ("project", "spool_dir") if getattr(arguments, name)}
+    limits = Limits(max_body_bytes=arguments.max_body_bytes, high_water_bytes=arguments.high_water_bytes)
+    core = Gateway(Settings.resolve(**overrides), limits)
+    server = GatewayServer(core, arguments.host, arguments.port).start()
+    out.write(f"otel-langsmith gateway listening on {server.url}\n")
+    out.flush()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(arguments.report_every):
+        core.report()
+    logging.getLogger(__name__).info("gateway: stopping; draining what it holds (at most %ss)", arguments.drain)
+    server.stop(timeout=arguments.drain / 2)
+    core.close(arguments.drain / 2)
+    return 0
+
+
+def _gateway_parser(commands: Any) -> None:
+    from ._gateway import Limits  # noqa: PLC0415 - only for this command
+
+    limits = Limits()
+    parser = commands.add_parser(
+        "gateway",
+        help="receive OTLP/HTTP traces (POST /v1/traces) and send them to LangSmith",
+        description="Settings come from the environment as for the exporter (LANGSMITH_API_KEY, "
+        "LANGSMITH_ENDPOINT, LANGSMITH_PROJECT, OTEL_EXPORTER_LANGSMITH_*); a request's x-api-key and "
+        "Langsmith-Project headers override the key and the project.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4318, help="the port (default: 4318; 0: a free one, printed)")
+    parser.add_argument("--project", help="the project of runs whose request and spans name none")
+    parser.add_argument("--spool-dir", help="where undelivered runs survive a restart")
+    parser.add_argument("--max-body-bytes", type=int, default=limits.max_body_bytes, help="413 beyond")
+    parser.add_argument(
+        "--high-water-bytes",
+        type=int,
+        default=limits.high_water_bytes,
+        help="bytes held for LangSmith past which requests get 503 and Retry-After",
+    )
+    parser.add_argument("--drain", type=float, default=30.0, help="seconds to drain at SIGTERM (default: 30)")
+    parser.add_argument("--report-every", type=float, default=60.0, help="seconds between count lines")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="otel-langsmith", description="otel-langsmith tools")
     parser.add_argument("--version", action="version", version=f"otel-langsmith {__version__}")
@@ -215,7 +272,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     commands.add_parser("doctor", help="check the configuration and the connection to LangSmith")
     receiving = commands.add_parser("receive", help="a local LangSmith-compatible receiver that prints run trees")
     receiving.add_argument("--port", type=int, default=0, help="the port on 127.0.0.1 (default: a free one)")
+    _gateway_parser(commands)
     arguments = parser.parse_args(argv)
+    if arguments.command == "gateway":
+        return gateway(arguments, out)
     if arguments.command == "receive":
         try:
             receive(arguments.port, out)

@@ -279,6 +279,11 @@ class Pipeline:
         self._transport.close()
         self._say_losses()
 
+    @property
+    def endpoint_down(self) -> bool:
+        """The last attempt to send failed; the runs wait for the next."""
+        return self._backlog.down
+
     def _say_losses(self) -> None:
         stats = self.stats()
         if stats.runs_dropped or stats.runs_refused:
@@ -311,6 +316,7 @@ class Pipeline:
             requests=counts["requests"],
             conversion_errors=counts["conversion_errors"] + self._runs.convert.errors + assembler.errors,
             queued_runs=self._backlog.queued_runs,
+            queued_bytes=self._backlog.queued_bytes,
             waiting=assembler.waiting,
             waiting_bytes=assembler.waiting_bytes,
             released_as_root=dict(assembler.released_as_root),

@@ -58,8 +58,9 @@ class Stats:
     #: Spans whose content could not be converted: sent with their name, place and times, the
     #: failure named in their metadata.
     conversion_errors: int = 0
-    #: Runs in the memory queue now.
+    #: Runs in the memory queue now, and the bytes they hold.
     queued_runs: int = 0
+    queued_bytes: int = 0
     #: Exporter: spans waiting for their parent now, and the bytes they hold.
     waiting: int = 0
     waiting_bytes: int = 0

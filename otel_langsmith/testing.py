@@ -73,6 +73,9 @@ class ReceivedRequest:
     message: str = ""
     #: ``time.monotonic()`` when the request arrived.
     at: float = 0.0
+    #: The runs a write carried (accepted or not), and the last 4 characters of its ``x-api-key``.
+    run_ids: tuple[str, ...] = ()
+    key_ending: str = ""
 
 
 @dataclass
@@ -457,13 +460,13 @@ class LangSmithReceiver:
                 raise RejectedRequest(413, f"Request Entity Too Large: {len(body)} bytes > {self.byte_limit}")
             ops = self._checked(path.split("?", maxsplit=1)[0].rstrip("/"), headers, body)
         except RejectedRequest as rejected:
-            self._record("POST", path, rejected.status, headers, len(ops), len(body), rejected.message, arrived)
+            self._record("POST", path, rejected.status, headers, ops, len(body), rejected.message, arrived)
             return rejected.status, {"error": rejected.message}
         with self._lock:
             for operation, run in ops:
                 self._store(operation, run)
             self._lock.notify_all()
-        self._record("POST", path, 202, headers, len(ops), len(body), "", arrived)
+        self._record("POST", path, 202, headers, ops, len(body), "", arrived)
         return 202, {}
 
     def _checked(self, route: str, headers: dict[str, str], body: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -508,15 +511,18 @@ class LangSmithReceiver:
         path: str,
         status: int,
         headers: dict[str, str],
-        ops: int,
+        ops: list[tuple[str, dict[str, Any]]],
         size: int,
         message: str = "",
         arrived: float | None = None,
     ) -> None:
         safe = {k.lower(): ("<api key>" if k.lower() == "x-api-key" else v) for k, v in headers.items()}
         at = time.monotonic() if arrived is None else arrived
+        run_ids = tuple(str(run["id"]) for _, run in ops)
+        key_ending = (headers.get("x-api-key") or "")[-4:]
+        request = ReceivedRequest(method, path, status, safe, len(ops), size, message, at, run_ids, key_ending)
         with self._lock:
-            self._requests.append(ReceivedRequest(method, path, status, safe, ops, size, message, at))
+            self._requests.append(request)
 
 
 def _decode(body: bytes, encoding: str) -> bytes:
@@ -586,7 +592,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status, reply = 401, {"error": "Unauthorized"}
         else:
             status, reply = 404, {"error": "Not Found"}
-        receiver._record("GET", self.path, status, dict(self.headers.items()), 0, 0)
+        receiver._record("GET", self.path, status, dict(self.headers.items()), [], 0)
         self._reply(status, reply)
 
     def do_POST(self) -> None:
@@ -599,7 +605,7 @@ class _Handler(BaseHTTPRequestHandler):
             fault = receiver.faults.popleft() if receiver.faults else None
         if fault is not None and (fault.drop_connection or fault.status is not None):
             status = 0 if fault.drop_connection else fault.status or 0
-            receiver._record("POST", self.path, status, headers, 0, len(body), fault.message, arrived)
+            receiver._record("POST", self.path, status, headers, [], len(body), fault.message, arrived)
             time.sleep(fault.delay)
             if fault.drop_connection:
                 self.close_connection = True

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
@@ -103,3 +106,69 @@ def in_threads(work: Callable[[int], object], count: int) -> list[BaseException]
     for thread in threads:
         thread.join()
     return failures
+
+
+class GatewayProcess:
+    """``otel-langsmith gateway --port 0`` in a process of its own, configured by ``env`` alone.
+
+    ``url`` is where it listens (read off its first line of output); its output is read on
+    threads, so a gateway that logs a lot never blocks on a full pipe. :meth:`stop` sends SIGTERM
+    and returns its exit status and what it logged."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self._args = ["--port", "0", *args]
+        self._env = child_environment(**env)
+        self.url = ""
+        self.process: subprocess.Popen[str] | None = None
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers: list[threading.Thread] = []
+
+    def __enter__(self) -> GatewayProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "otel_langsmith._cli", "gateway", *self._args],
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        first = self.process.stdout.readline() if self.process.stdout is not None else ""
+        self.stdout.append(first)
+        for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
+            reader = threading.Thread(target=lines.extend, args=(stream,), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+        found = re.search(r"listening on (http://\S+)", first)
+        if found is None:
+            self.process.kill()
+            self._join()
+            raise AssertionError(f"the gateway did not start: {self.output()}")
+        self.url = found.group(1)
+        return self
+
+    def output(self) -> str:
+        return f"stdout:\n{''.join(self.stdout)}\nstderr:\n{''.join(self.stderr)}"
+
+    def stop(self, timeout: float = 60) -> tuple[int, str]:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self._join()
+            raise AssertionError(f"the gateway did not exit within {timeout}s of SIGTERM: {self.output()}") from None
+        self._join()
+        return self.process.returncode, "".join(self.stderr)
+
+    def _join(self) -> None:
+        assert self.process is not None
+        self.process.wait()
+        for reader in self._readers:
+            reader.join(5)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self._join()
