@@ -53,6 +53,7 @@ test: lint typecheck node
 
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_e2e.py
+	$(BIN)/python benchmarks/bench_gateway.py
 	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py

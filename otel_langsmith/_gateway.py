@@ -14,7 +14,9 @@ HTTP is :mod:`~otel_langsmith._gateway_http`'s; this module decides what a reque
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -91,10 +93,20 @@ class Tenants:
                 return pipeline
             if len(self._pipelines) >= self._max and not self._retire_idle():
                 return None
-            settings = dataclasses.replace(self._settings, api_key=api_key, project=key[1])
-            pipeline = Pipeline(settings, name=f"gateway (project {key[1]!r})")
+            settings = dataclasses.replace(
+                self._settings, api_key=api_key, project=key[1], spool_dir=self._spool_for(api_key)
+            )
+            pipeline = Pipeline(settings, name=f"gateway (project {key[1][:100]!r})")
             self._pipelines[key] = pipeline
             return pipeline
+
+    def _spool_for(self, api_key: str | None) -> str | None:
+        """The spool of a key: the gateway's own key uses ``spool_dir`` itself; every other key a
+        directory of its own in it, as whatever reads a spool sends it with its own key."""
+        spool_dir = self._settings.spool_dir
+        if spool_dir is None or api_key == self._settings.api_key:
+            return spool_dir
+        return os.path.join(spool_dir, "key-" + hashlib.sha256((api_key or "").encode()).hexdigest()[:16])
 
     def _retire_idle(self) -> bool:
         # The lock is held. The least recently used tenant holding nothing goes.
@@ -169,6 +181,12 @@ class Gateway:
         )
         self._probed_at = -float("inf")
         self._reachable = False
+        if settings.spool_dir and settings.api_key:
+            # What an earlier gateway (or a replica) spooled for its own key goes at once; another
+            # key's spool waits for that key's next request, the only place the key comes from.
+            default = self.tenants.get(settings.api_key, None)
+            if default is not None:
+                default.send_spooled()
 
     # -- requests -----------------------------------------------------------------------------------
 

@@ -279,6 +279,12 @@ class Pipeline:
         self._transport.close()
         self._say_losses()
 
+    def send_spooled(self) -> None:
+        """Start sending what the spool holds now (left by an earlier process), without waiting for
+        the first span."""
+        if self._on and not self._stopped:
+            self._backlog.start()
+
     @property
     def endpoint_down(self) -> bool:
         """The last attempt to send failed; the runs wait for the next."""

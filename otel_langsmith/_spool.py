@@ -5,9 +5,11 @@ answers: the directory is created 0700 and each file 0600, and a directory that 
 or can write to is refused (a file planted there would be sent with this process's key).
 
 Files are written to a temporary name and renamed into place, so a reader never sees half a file.
-A process takes a file by renaming it to a name carrying its pid (a rename succeeds for one process
-only), then deletes it once delivered or renames it back. A file taken by a process that has died
-is given back. A file that cannot be read is moved to ``corrupt/`` and logged.
+A process takes a file by renaming it to a name carrying its host name and pid (a rename succeeds
+for one process only), then deletes it once delivered or renames it back. A file taken by a process
+of this host that has died is given back; one taken on another host (replicas sharing a volume),
+whose processes cannot be asked, once its claim is older than any attempt lasts. A file that cannot
+be read is moved to ``corrupt/`` and logged.
 
 File layout: one JSON header line ``{"v": 1, "runs": [[operation, run_id, trace_id, [[field,
 length], ...]], ...], "sha256": ...}``, then the run payloads back to back.
@@ -18,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import socket
 import stat
 import time
 import uuid
@@ -104,6 +108,17 @@ def _make_private(directory: Path) -> None:
         except FileExistsError:
             continue  # made by another process meanwhile: checked below like any existing one
         os.chmod(path, 0o700)
+
+
+# Host names may hold dots and dashes; the claim's name is split on both.
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+# A claim from another host older than this was abandoned: an attempt lasts a request's timeout.
+_STALE_CLAIM = 600.0
+
+
+def _owner() -> str:
+    """Who takes a file: this host and process."""
+    return f"{_HOST}-{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -222,7 +237,7 @@ class Spool:
 
     def pending(self) -> int:
         """Files waiting, and files this process has taken but not settled yet."""
-        mine = f".{os.getpid()}.taken"
+        mine = f".{_owner()}.taken"
         try:
             return sum(1 for p in self.directory.iterdir() if p.name.endswith((_SUFFIX, mine)))
         except FileNotFoundError:
@@ -233,9 +248,10 @@ class Spool:
         self.check_trusted()
         self._recover_abandoned()
         for path in self._files():
-            claimed = path.with_name(f"{path.name}.{os.getpid()}.taken")
+            claimed = path.with_name(f"{path.name}.{_owner()}.taken")
             try:
                 os.rename(path, claimed)
+                os.utime(claimed)  # the claim's age, for other hosts
             except FileNotFoundError:
                 continue  # another process was faster
             try:
@@ -270,10 +286,16 @@ class Spool:
         except FileNotFoundError:
             return
         for path in taken:
-            try:
-                pid = int(path.name.rsplit(".", 2)[1])
-            except ValueError:
-                continue
-            if pid != os.getpid() and not _pid_alive(pid):
+            if self._abandoned(path):
                 logger.info("Recovering spool file %s from a process that is gone", path.name)
                 self.give_back(path)
+
+    @staticmethod
+    def _abandoned(path: Path) -> bool:
+        host, _, pid = path.name.rsplit(".", 2)[1].rpartition("-")
+        if host in ("", _HOST):  # no host: a claim named by an earlier release
+            return pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+        try:
+            return time.time() - path.stat().st_mtime > _STALE_CLAIM
+        except FileNotFoundError:
+            return False

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_langsmith import RetryPolicy
-from otel_langsmith._spool import Spool, decode_file, encode_file
+from otel_langsmith._spool import Spool, _owner, decode_file, encode_file
 from otel_langsmith._wire import encode_run
 from otel_langsmith.testing import Fault
 
@@ -82,8 +83,8 @@ def test_a_corrupt_spool_file_is_set_aside_and_the_rest_delivered(langsmith_rece
         taken = spool.take()
     assert taken is not None and [r.run_id for r in taken[1]] == [good[0].run_id]
     assert sorted(p.name for p in (tmp_path / "corrupt").iterdir()) == [
-        f"00000000000000000000-1-deadbeef.batch.{os.getpid()}.taken",
-        f"00000000000000000001-1-deadbeef.batch.{os.getpid()}.taken",
+        f"00000000000000000000-1-deadbeef.batch.{_owner()}.taken",
+        f"00000000000000000001-1-deadbeef.batch.{_owner()}.taken",
     ]
     assert spool.corrupt_files == 2 and caplog.text.count("unreadable") == 2
 
@@ -110,6 +111,20 @@ def test_a_file_taken_by_a_dead_process_is_given_back(tmp_path):
     (path,) = tmp_path.glob("*.batch")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     os.rename(path, path.with_name(f"{path.name}.{int(dead.stdout)}.taken"))
+    taken = spool.take()
+    assert taken is not None and taken[1][0].run_id == "r"
+
+
+def test_a_claim_from_another_host_is_left_alone_until_it_is_stale(tmp_path):
+    # Replicas on other machines share the volume: their pids mean nothing here, their claims' age does.
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.write([encode_run({"id": "r", "trace_id": "t"})])
+    (path,) = tmp_path.glob("*.batch")
+    claimed = path.with_name(f"{path.name}.other_host-{os.getpid() + 1}.taken")
+    os.rename(path, claimed)
+    assert spool.take() is None  # in flight on the other host
+    old = time.time() - 3600
+    os.utime(claimed, (old, old))
     taken = spool.take()
     assert taken is not None and taken[1][0].run_id == "r"
 

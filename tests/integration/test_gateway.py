@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 import zstandard
-from helpers import GatewayProcess, ended_spans
+from helpers import GatewayProcess, closed_port_url, ended_spans
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -248,3 +248,34 @@ def test_connections_beyond_the_limit_are_answered_503_at_once_and_idle_ones_do_
     assert answer.startswith(b"HTTP/1.1 503") and b"Retry-After: 2" in answer
     assert status == 0, logged
     assert took < 10, f"SIGTERM took {took:.1f}s with idle connections open"
+
+
+def test_each_key_spools_apart_and_its_runs_are_sent_with_that_key_only(tmp_path):
+    spool = tmp_path / "spool"
+    mine, theirs = encode_spans(ended_spans(agent)).SerializeToString(), encode_spans(ended_spans(agent))
+    theirs_body = theirs.SerializeToString()
+    down = {"LANGSMITH_ENDPOINT": closed_port_url(), "LANGSMITH_API_KEY": KEY}
+    with GatewayProcess("--spool-dir", str(spool), "--drain", "4", env=down) as gateway:
+        assert post(gateway.url, mine, **PROTOBUF).status_code == 200
+        assert post(gateway.url, theirs_body, **PROTOBUF, **{"x-api-key": "lsv2-other"}).status_code == 200
+        status, logged = gateway.stop()
+    assert status == 0, logged
+    assert list(spool.glob("*.batch")) and list(spool.glob("key-*/*.batch"))
+
+    with LangSmithReceiver(api_key=None) as receiver:
+        up = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY}
+        with GatewayProcess("--spool-dir", str(spool), env=up) as gateway:
+            # The gateway's own key's runs go without any request; the other key's wait for it.
+            assert receiver.wait_for_runs(10, timeout=20)
+            time.sleep(1)
+            assert len(receiver.runs) == 10
+            one_more = encode_spans(ended_spans(lambda tracer: tracer.start_span("late").end()))
+            reply = post(gateway.url, one_more.SerializeToString(), **PROTOBUF, **{"x-api-key": "lsv2-other"})
+            assert reply.status_code == 200
+            assert receiver.wait_for_runs(21, timeout=20)
+            assert gateway.stop()[0] == 0
+        keys = {request.key_ending for request in receiver.requests if request.run_ids}
+        by_key = {key: {i for r in receiver.requests if r.key_ending == key for i in r.run_ids} for key in keys}
+    assert keys == {KEY[-4:], "ther"}
+    assert len(by_key[KEY[-4:]]) == 10 and len(by_key["ther"]) == 11
+    assert not list(spool.rglob("*.batch"))
