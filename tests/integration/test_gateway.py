@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_langsmith import LangSmithSpanExporter
+from otel_langsmith._gateway import Gateway, Limits
+from otel_langsmith._settings import Settings
 from otel_langsmith.testing import LangSmithReceiver
 
 pytestmark = pytest.mark.timeout(120)
@@ -279,3 +281,31 @@ def test_each_key_spools_apart_and_its_runs_are_sent_with_that_key_only(tmp_path
     assert keys == {KEY[-4:], "ther"}
     assert len(by_key[KEY[-4:]]) == 10 and len(by_key["ther"]) == 11
     assert not list(spool.rglob("*.batch"))
+
+
+def test_a_new_tenant_takes_an_idle_tenant_s_slot_and_is_refused_when_none_is_idle():
+    def body() -> bytes:
+        return encode_spans(ended_spans(agent)).SerializeToString()
+
+    headers = {"content-type": "application/x-protobuf"}
+    with LangSmithReceiver(api_key=None) as receiver:
+        settings = Settings.resolve(endpoint=receiver.url, api_key=KEY, environ={})
+        gateway = Gateway(settings, Limits(max_tenants=2))
+        try:
+            for project in ("a", "b", "c"):
+                assert gateway.traces({**headers, "langsmith-project": project}, body()).status == 200
+                for pipeline in gateway.tenants.all():
+                    assert pipeline.force_flush(10_000)
+            assert receiver.wait_for_runs(30, timeout=10)
+            assert len(gateway.tenants.all()) == 2  # "a" gave its slot to "c"
+            receiver.stop()  # now every tenant holds runs it could not send
+            for project in ("b", "c"):
+                assert gateway.traces({**headers, "langsmith-project": project}, body()).status == 200
+                tenant = gateway.tenants.get(KEY, project)
+                assert tenant is not None and not tenant.force_flush(2_000)
+            refused = gateway.traces({**headers, "langsmith-project": "d"}, body())
+        finally:
+            gateway.close(1)
+    assert refused.status == 503 and refused.headers["Retry-After"] == "2"
+    assert b"tenant slot" in refused.body
+    assert gateway.totals().runs_sent == 30
