@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds a connection may stay silent (between requests, or within one).
 _IDLE = 30.0
+# Seconds a refused body is read and discarded before its connection closes.
+_LINGER = 2.0
 _TRACES = "/v1/traces"
 
 
@@ -82,6 +85,10 @@ class GatewayServer(ThreadingHTTPServer):
             self._connections.pop(request, None)
             self._lock.notify_all()
         super().close_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A sender that resets its connection mid-request: socketserver would print a traceback.
+        logger.debug("A request from %s ended in an error", client_address, exc_info=True)
 
     def mark(self, connection: socket.socket, busy: bool) -> bool:
         """Note whether a request is in progress on ``connection``; False when stopping."""
@@ -144,20 +151,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.mark(self.connection, True)
         gateway = self.server.gateway
         if self.path.split("?", 1)[0] != _TRACES:
-            self.close_connection = True  # its body is not read
-            self._send(Reply(404, b'{"code":5,"message":"not found: OTLP traces go to POST /v1/traces"}'))
+            self._refuse(Reply(404, b'{"code":5,"message":"not found: OTLP traces go to POST /v1/traces"}'))
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         refused = gateway.refusal(headers)
         if refused is not None:
-            self.close_connection = True  # its body is not read
-            self._send(refused)
+            self._refuse(refused)
             return
         try:
             body = self._body(gateway.limits.max_body_bytes)
         except _BodyError as exc:
-            self.close_connection = True
-            self._send(gateway._error(headers.get("content-type", ""), exc.status, str(exc)))
+            self._refuse(gateway._error(headers.get("content-type", ""), exc.status, str(exc)))
             return
         try:
             reply = gateway.traces(headers, body)
@@ -203,6 +207,22 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BodyError(400, "the body ended inside a chunk")
             parts.append(data)
             self.rfile.readline(8)
+
+    def _refuse(self, reply: Reply) -> None:
+        """Answer without reading the body, then close. What the sender still sends is read and
+        discarded for a moment first: a socket closed with unread data resets the connection, and
+        some senders' systems (Windows among them) discard an answer not yet read on a reset."""
+        self.close_connection = True
+        self._send(reply)
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(_LINGER)
+            deadline = time.monotonic() + _LINGER
+            while time.monotonic() < deadline and self.connection.recv(1 << 16):
+                pass
+        except OSError:
+            pass  # the sender closed, reset or went silent: done either way
 
     def _send(self, reply: Reply) -> None:
         try:

@@ -309,3 +309,24 @@ def test_a_new_tenant_takes_an_idle_tenant_s_slot_and_is_refused_when_none_is_id
     assert refused.status == 503 and refused.headers["Retry-After"] == "2"
     assert b"tenant slot" in refused.body
     assert gateway.totals().runs_sent == 30
+
+
+def test_a_sender_still_sending_a_refused_body_reads_its_answer():
+    # The answer comes before the body is read (a 5 MB body is never sent whole here), and the
+    # sender, still sending, can read it.
+    with LangSmithReceiver(api_key=KEY) as receiver:
+        environment = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY}
+        with GatewayProcess("--max-body-bytes", "100000", env=environment) as gateway:
+            host, port = gateway.url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port))) as connection:
+                head = f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                try:
+                    connection.sendall(f"{head}Content-Length: 5000000\r\n\r\n".encode() + b"\x00" * 300_000)
+                    time.sleep(0.3)  # the gateway has answered, with part of the body unread
+                    connection.sendall(b"\x00" * 300_000)
+                except OSError:
+                    pass  # the gateway closed its side: what matters is the answer it sent
+                connection.settimeout(5)
+                answer = connection.recv(4096)
+            assert gateway.stop()[0] == 0
+    assert answer.startswith(b"HTTP/1.1 413"), answer
