@@ -319,7 +319,7 @@ def test_a_sender_still_sending_a_refused_body_reads_its_answer():
         with GatewayProcess("--max-body-bytes", "100000", env=environment) as gateway:
             host, port = gateway.url.removeprefix("http://").split(":")
             with socket.create_connection((host, int(port))) as connection:
-                head = f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                 try:
                     connection.sendall(f"{head}Content-Length: 5000000\r\n\r\n".encode() + b"\x00" * 300_000)
                     time.sleep(0.3)  # the gateway has answered, with part of the body unread
