@@ -224,8 +224,13 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {name: getattr(arguments, name) for name in ("project", "spool_dir") if getattr(arguments, name)}
     limits = Limits(max_body_bytes=arguments.max_body_bytes, high_water_bytes=arguments.high_water_bytes)
-    core = Gateway(Settings.resolve(**overrides), limits)
-    server = GatewayServer(core, arguments.host, arguments.port).start()
+    try:
+        server = GatewayServer(Gateway(Settings.resolve(**overrides), limits), arguments.host, arguments.port)
+    except OSError as exc:
+        out.write(f"The gateway cannot listen on {arguments.host}:{arguments.port}: {exc}\n")
+        return 1
+    core = server.gateway
+    server.start()
     out.write(f"otel-langsmith gateway listening on {server.url}\n")
     out.flush()
     stop = threading.Event()
@@ -234,8 +239,9 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     while not stop.wait(arguments.report_every):
         core.report()
     logging.getLogger(__name__).info("gateway: stopping; draining what it holds (at most %ss)", arguments.drain)
-    server.stop(timeout=arguments.drain / 2)
-    core.close(arguments.drain / 2)
+    deadline = time.monotonic() + arguments.drain
+    server.stop(timeout=arguments.drain)
+    core.close(max(0.0, deadline - time.monotonic()))
     return 0
 
 
