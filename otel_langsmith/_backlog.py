@@ -200,11 +200,6 @@ class Backlog:
     def queued_bytes(self) -> int:
         return self._store.queue.bytes
 
-    @property
-    def down(self) -> bool:
-        """The last attempt to send failed (the endpoint is unreachable or refusing for now)."""
-        return self._down
-
     # -- putting runs in ----------------------------------------------------------------------------
 
     def put(self, runs: Sequence[EncodedRun]) -> None:

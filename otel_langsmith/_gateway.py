@@ -84,7 +84,7 @@ class Tenants:
         self._retired = _Totals()
 
     def get(self, api_key: str | None, project: str | None) -> Pipeline | None:
-        """The tenant's pipeline; None when every slot is held by a tenant with runs in flight."""
+        """The tenant's pipeline; None when every slot is held by a tenant with runs in memory."""
         key = (api_key, project or self._settings.project)
         with self._lock:
             pipeline = self._pipelines.get(key)
@@ -109,10 +109,12 @@ class Tenants:
         return os.path.join(spool_dir, "key-" + hashlib.sha256((api_key or "").encode()).hexdigest()[:16])
 
     def _retire_idle(self) -> bool:
-        # The lock is held. The least recently used tenant holding nothing goes.
+        # The lock is held. The least recently used tenant holding nothing in memory goes (what
+        # it spooled stays, for its key's next request); one whose key LangSmith refuses holds
+        # nothing either, so made-up keys cannot keep the slots.
         for key, pipeline in self._pipelines.items():
             stats = pipeline.stats()
-            if not (stats.queued_runs or stats.waiting or pipeline.endpoint_down):
+            if not (stats.queued_runs or stats.waiting):
                 del self._pipelines[key]
                 pipeline.shutdown(1_000)
                 self._retired = _add(self._retired, pipeline.stats())
@@ -194,7 +196,7 @@ class Gateway:
         """The answer a trace request gets before its body is read, or None to read it."""
         content_type = headers.get("content-type", "")
         if not (headers.get("x-api-key") or self.settings.api_key):
-            return self._error(
+            return self.error(
                 content_type,
                 401,
                 "no API key: send the x-api-key header (this gateway was started without LANGSMITH_API_KEY)",
@@ -213,9 +215,9 @@ class Gateway:
             data = _otlp.decompress(body, headers.get("content-encoding", ""), limit=self.limits.max_body_bytes)
             decoded = _otlp.decode(data, content_type)
         except _otlp.TooLarge as exc:
-            return self._error(content_type, 413, str(exc))
+            return self.error(content_type, 413, str(exc))
         except _otlp.Undecodable as exc:
-            return self._error(content_type, 400, str(exc))
+            return self.error(content_type, 400, str(exc))
         del data
         pipeline = self.tenants.get(headers.get("x-api-key") or self.settings.api_key, headers.get("langsmith-project"))
         if pipeline is None:
@@ -233,10 +235,11 @@ class Gateway:
             self._refused += 1
         retry = {"Retry-After": str(self.limits.retry_after)}
         # 503, not 429: both are retryable in the OTLP/HTTP spec, but some exporters retry 503 only.
-        return dataclasses.replace(self._error(content_type, 503, message), headers=retry)
+        return dataclasses.replace(self.error(content_type, 503, message), headers=retry)
 
     @staticmethod
-    def _error(content_type: str, status: int, message: str) -> Reply:
+    def error(content_type: str, status: int, message: str) -> Reply:
+        """An OTLP error answer (a ``google.rpc.Status``) in the request's encoding."""
         # google.rpc.Code: UNAUTHENTICATED 16, INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
         code = {401: 16, 400: 3, 413: 8, 503: 14}.get(status, 2)
         return Reply(status, _otlp.status(content_type, code, message), _media(content_type))
@@ -248,8 +251,8 @@ class Gateway:
         held = self.tenants.held_bytes()
         if held >= self.limits.high_water_bytes:
             return False, f"queue at its mark ({held} bytes held)"
-        if any(pipeline.endpoint_down for pipeline in self.tenants.all()):
-            return False, "LangSmith did not take the last batch"
+        # Not whether a tenant's last batch was taken: any sender could make that false for good
+        # with a key LangSmith refuses, and a full queue already says it here.
         if not self._endpoint_answers():
             return False, f"{self._probe.shown_endpoint} does not answer"
         return True, "ready"

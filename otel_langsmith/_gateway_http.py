@@ -1,13 +1,16 @@
 """The gateway's HTTP server: OTLP/HTTP's ``POST /v1/traces``, ``GET /healthz`` and ``GET /readyz``.
 
 Bounded whatever the senders do: connections beyond the limit are answered 503 at once, a body
-is never read beyond the limit (413), a connection that sends nothing for ``_IDLE`` seconds is
-closed. Stopping refuses new connections, lets requests in progress finish, and closes idle
-keep-alive connections, so :meth:`GatewayServer.stop` returns promptly.
+is never read beyond the limit (413), and a request must arrive whole in time: its headers within
+``_IDLE`` seconds of the connection opening or of the previous answer, its body within ``_BODY``
+seconds of its headers (a sender trickling a byte a second would otherwise hold its connection,
+and its thread, for ever). Stopping refuses new connections, lets requests whose headers came
+finish, and closes the others, so :meth:`GatewayServer.stop` returns promptly.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import socket
 import threading
@@ -22,11 +25,21 @@ from ._version import __version__
 
 logger = logging.getLogger(__name__)
 
-# Seconds a connection may stay silent (between requests, or within one).
+# Seconds a connection may wait for a request's headers, and a request's body may take.
 _IDLE = 30.0
+_BODY = 120.0
 # Seconds a refused body is read and discarded before its connection closes.
 _LINGER = 2.0
+# The most of a GET's body read to keep its connection in step; a larger one closes it.
+_SMALL_BODY = 1 << 16
 _TRACES = "/v1/traces"
+_NOT_FOUND = b'{"code":5,"message":"not found: POST /v1/traces, GET /healthz, GET /readyz"}'
+
+
+class _State(enum.Enum):
+    WAITING = "waiting for a request's headers"
+    READING = "reading a request's body"
+    BUSY = "answering"
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -34,14 +47,16 @@ class GatewayServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: a burst of senders connecting at once is accepted, not left to TCP's
+    # retransmission (a second, then three...).
+    request_queue_size = 128
 
     def __init__(self, gateway: Gateway, host: str, port: int) -> None:
         self.gateway = gateway
         self._lock = threading.Condition(threading.Lock())
-        # Connection socket -> whether a request on it is in progress.
-        self._connections: dict[socket.socket, bool] = {}
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        # Connection socket -> what it is doing, since when (time.monotonic()).
+        self._connections: dict[socket.socket, tuple[_State, float]] = {}
+        self._stopping = threading.Event()
         super().__init__((host, port), _Handler)
 
     @property
@@ -51,18 +66,19 @@ class GatewayServer(ThreadingHTTPServer):
         return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
     def start(self) -> GatewayServer:
-        self._thread = threading.Thread(target=self.serve_forever, name="otel-langsmith-gateway", daemon=True)
-        self._thread.start()
+        for target, name in ((self.serve_forever, "otel-langsmith-gateway"), (self._watch, "otel-langsmith-watch")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """No new connection; requests in progress finish (within ``timeout``); idle ones close."""
+        """No new connection; requests whose headers came finish (within ``timeout``); the other
+        connections close."""
         with self._lock:
-            self._stopping = True
-            idle = [connection for connection, busy in self._connections.items() if not busy]
+            self._stopping.set()
+            waiting = [c for c, (state, _) in self._connections.items() if state is _State.WAITING]
         self.shutdown()
         self.server_close()
-        for connection in idle:
+        for connection in waiting:
             _shut(connection)
         with self._lock:
             self._lock.wait_for(lambda: not self._connections, timeout)
@@ -71,9 +87,9 @@ class GatewayServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._lock:
-            full = len(self._connections) >= self.gateway.limits.max_connections or self._stopping
+            full = len(self._connections) >= self.gateway.limits.max_connections or self._stopping.is_set()
             if not full:
-                self._connections[request] = False
+                self._connections[request] = (_State.WAITING, time.monotonic())
         if full:
             _busy(request, self.gateway.limits.retry_after)
             self.shutdown_request(request)
@@ -90,12 +106,27 @@ class GatewayServer(ThreadingHTTPServer):
         # A sender that resets its connection mid-request: socketserver would print a traceback.
         logger.debug("A request from %s ended in an error", client_address, exc_info=True)
 
-    def mark(self, connection: socket.socket, busy: bool) -> bool:
-        """Note whether a request is in progress on ``connection``; False when stopping."""
+    def mark(self, connection: socket.socket, state: _State) -> bool:
+        """Note what ``connection`` is doing from now; False when stopping (then it closes after
+        its answer)."""
         with self._lock:
             if connection in self._connections:
-                self._connections[connection] = busy
-            return not self._stopping
+                self._connections[connection] = (state, time.monotonic())
+            return not self._stopping.is_set()
+
+    def _watch(self) -> None:
+        """Close the connections whose request does not come whole in time."""
+        limits = {_State.WAITING: _IDLE, _State.READING: _BODY}
+        while not self._stopping.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                late = [
+                    connection
+                    for connection, (state, since) in self._connections.items()
+                    if now - since > limits.get(state, float("inf"))
+                ]
+            for connection in late:
+                _shut(connection)
 
 
 def _busy(connection: socket.socket, retry_after: int) -> None:
@@ -124,6 +155,15 @@ class _BodyError(Exception):
         self.status = status
 
 
+def _utf8(value: str) -> str:
+    """A header value as the sender wrote it: http.server reads headers as ISO-8859-1, OTLP
+    senders write UTF-8 (a project named in any language)."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"otel-langsmith-gateway/{__version__}"
@@ -136,24 +176,28 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
-        self.server.mark(self.connection, True)
+        self.server.mark(self.connection, _State.BUSY)
         path = self.path.split("?", 1)[0]
-        if path == "/healthz":
-            self._send(Reply(200, b'{"status":"alive"}'))
+        if not self._skip_body():
+            reply = Reply(400, b'{"code":3,"message":"a GET carries no body"}')
+        elif path == "/healthz":
+            reply = Reply(200, b'{"status":"alive"}')
         elif path == "/readyz":
             ready, why = self.server.gateway.ready()
-            body = orjson.dumps({"status": "ready" if ready else "not ready", "reason": why})
-            self._send(Reply(200 if ready else 503, body))
+            reply = Reply(
+                200 if ready else 503, orjson.dumps({"status": "ready" if ready else "not ready", "reason": why})
+            )
         else:
-            self._send(Reply(404, b'{"code":5,"message":"not found: POST /v1/traces, GET /healthz, GET /readyz"}'))
+            reply = Reply(404, _NOT_FOUND)
+        self._send(reply)
 
     def do_POST(self) -> None:
-        self.server.mark(self.connection, True)
+        self.server.mark(self.connection, _State.READING)
         gateway = self.server.gateway
         if self.path.split("?", 1)[0] != _TRACES:
-            self._refuse(Reply(404, b'{"code":5,"message":"not found: OTLP traces go to POST /v1/traces"}'))
+            self._refuse(Reply(404, _NOT_FOUND))
             return
-        headers = {name.lower(): value for name, value in self.headers.items()}
+        headers = {name.lower(): _utf8(value) for name, value in self.headers.items()}
         refused = gateway.refusal(headers)
         if refused is not None:
             self._refuse(refused)
@@ -161,24 +205,59 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._body(gateway.limits.max_body_bytes)
         except _BodyError as exc:
-            self._refuse(gateway._error(headers.get("content-type", ""), exc.status, str(exc)))
+            self._refuse(gateway.error(headers.get("content-type", ""), exc.status, str(exc)))
             return
+        self.server.mark(self.connection, _State.BUSY)
         try:
             reply = gateway.traces(headers, body)
         except Exception:
             logger.exception("The gateway failed on a request; answered 500")
-            reply = gateway._error(headers.get("content-type", ""), 500, "the gateway failed on this request")
+            reply = gateway.error(headers.get("content-type", ""), 500, "the gateway failed on this request")
         self._send(reply)
+
+    def _not_allowed(self) -> None:
+        self._refuse(
+            Reply(
+                405,
+                b'{"code":12,"message":"only POST /v1/traces, GET /healthz, GET /readyz"}',
+                headers={"Allow": "GET, POST"},
+            )
+        )
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed
+
+    # -- bodies ---------------------------------------------------------------------------------
+
+    def _length(self) -> int | None:
+        """The Content-Length, None without one; one that is not a single number is refused (two
+        that differ would be read one way here and another by a proxy in front)."""
+        values = self.headers.get_all("Content-Length") or []
+        if not values:
+            return None
+        if len(set(values)) != 1 or not values[0].strip().isdigit():
+            raise _BodyError(400, "Content-Length is not one number")
+        return int(values[0])
+
+    def _skip_body(self) -> bool:
+        """Read and drop a small body so the connection stays in step; False (and the connection
+        closes after the answer) when it is not small."""
+        try:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self._chunked(_SMALL_BODY)
+                return True
+            length = self._length() or 0
+        except _BodyError:
+            length = _SMALL_BODY + 1
+        if length > _SMALL_BODY:
+            self.close_connection = True
+            return False
+        self.rfile.read(length)
+        return True
 
     def _body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._chunked(limit)
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise _BodyError(400, "Content-Length is not a number") from None
-        if length < 0:
-            raise _BodyError(400, "Content-Length is negative")
+        length = self._length() or 0
         if length > limit:
             raise _BodyError(413, f"the body is larger than {limit} bytes")
         body = self.rfile.read(length)
@@ -190,11 +269,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts: list[bytes] = []
         size = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                chunk = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BodyError(400, "a chunk's size is not hex") from None
+            line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            if not line or any(c not in b"0123456789abcdefABCDEF" for c in line):
+                raise _BodyError(400, "a chunk's size is not hex")
+            chunk = int(line, 16)
             if chunk == 0:
                 while self.rfile.readline(1024).strip():
                     pass  # trailers
@@ -207,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BodyError(400, "the body ended inside a chunk")
             parts.append(data)
             self.rfile.readline(8)
+
+    # -- answers --------------------------------------------------------------------------------
 
     def _refuse(self, reply: Reply) -> None:
         """Answer without reading the body, then close. What the sender still sends is read and
@@ -231,10 +311,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            if not self.server.mark(self.connection, False) or self.close_connection:
+            if not self.server.mark(self.connection, _State.WAITING) or self.close_connection:
                 self.close_connection = True
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(reply.body)
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
         except OSError:
             self.close_connection = True  # the sender left before its answer

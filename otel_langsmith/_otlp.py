@@ -65,18 +65,16 @@ class Decoded:
 
 def decompress(body: bytes, encoding: str, *, limit: int) -> bytes:
     """The body under its ``Content-Encoding``, refused beyond ``limit`` bytes decompressed (a
-    small body may unpack to gigabytes)."""
+    small body may unpack to gigabytes). Every gzip member and zstd frame counts, and a body that
+    ends inside one is undecodable: spans cut off are not answered as taken."""
     encoding = encoding.strip().lower()
     try:
         if encoding in ("", "identity"):
             data = body
         elif encoding in ("gzip", "x-gzip", "deflate"):
-            # wbits 47: a gzip or zlib header, whichever it is.
-            inflater = zlib.decompressobj(47)
-            data = inflater.decompress(body, limit + 1)
+            data = _gunzip(body, limit)
         elif encoding == "zstd":
-            with zstandard.ZstdDecompressor().stream_reader(body) as reader:
-                data = reader.read(limit + 1)
+            data = _unzstd(body, limit)
         else:
             raise Undecodable(f"Content-Encoding {encoding!r} is not supported (gzip, zstd or none)")
     except (zlib.error, zstandard.ZstdError) as exc:
@@ -84,6 +82,38 @@ def decompress(body: bytes, encoding: str, *, limit: int) -> bytes:
     if len(data) > limit:
         raise TooLarge(f"the body is larger than {limit} bytes decompressed")
     return data
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    data = bytearray()
+    rest = body
+    while rest:
+        # wbits 47: a gzip or zlib header, whichever it is.
+        member = zlib.decompressobj(47)
+        data += member.decompress(rest, limit + 1 - len(data))
+        if len(data) > limit or member.unconsumed_tail:
+            raise TooLarge(f"the body is larger than {limit} bytes decompressed")
+        if not member.eof:
+            raise Undecodable("the gzip body ends inside a member")
+        rest = member.unused_data
+    return bytes(data)
+
+
+def _unzstd(body: bytes, limit: int) -> bytes:
+    # A frame object has no output bound: the size is checked first by a bounded read, then the
+    # frames are decompressed one by one, which also tells whether the last one ended.
+    with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
+        if len(reader.read(limit + 1)) > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes decompressed")
+    parts = []
+    rest = body
+    while rest:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        parts.append(frame.decompress(rest))
+        if not frame.eof:
+            raise Undecodable("the zstd body ends inside a frame")
+        rest = frame.unused_data
+    return b"".join(parts)
 
 
 def decode(data: bytes, content_type: str) -> Decoded:
@@ -326,7 +356,9 @@ def _json_value(value: Any) -> Any:
     if which in ("stringValue", "string_value"):
         return str(item)
     if which in ("boolValue", "bool_value"):
-        return bool(item)
+        if not isinstance(item, bool):
+            raise ValueError(f"boolValue {item!r} is not true or false")
+        return item
     if which in ("intValue", "int_value"):
         return _int(item)
     if which in ("doubleValue", "double_value"):
@@ -411,6 +443,8 @@ def _span(
     scope: InstrumentationScope,
 ) -> ReadableSpan:
     trace_id, span_id, parent_id = ids
+    if parent_id == span_id:
+        parent_id = 0  # its own parent: a root, rather than a wait for itself
     trace_flags = TraceFlags(flags & 0xFF)
     state = _trace_state(trace_state)
     context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=trace_flags, trace_state=state)

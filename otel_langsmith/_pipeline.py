@@ -285,11 +285,6 @@ class Pipeline:
         if self._on and not self._stopped:
             self._backlog.start()
 
-    @property
-    def endpoint_down(self) -> bool:
-        """The last attempt to send failed; the runs wait for the next."""
-        return self._backlog.down
-
     def _say_losses(self) -> None:
         stats = self.stats()
         if stats.runs_dropped or stats.runs_refused:

@@ -114,6 +114,9 @@ def _make_private(directory: Path) -> None:
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
 # A claim from another host older than this was abandoned: an attempt lasts a request's timeout.
 _STALE_CLAIM = 600.0
+# The claims this process holds. A claim in this process's name that is not here was left by an
+# earlier process with the same pid on this host (a container's PID 1, restarted after a kill).
+_CLAIMS: set[Path] = set()
 
 
 def _owner() -> str:
@@ -249,10 +252,12 @@ class Spool:
         self._recover_abandoned()
         for path in self._files():
             claimed = path.with_name(f"{path.name}.{_owner()}.taken")
+            _CLAIMS.add(claimed)  # before the rename: this process's other spools leave it alone
             try:
                 os.rename(path, claimed)
                 os.utime(claimed)  # the claim's age, for other hosts
             except FileNotFoundError:
+                _CLAIMS.discard(claimed)
                 continue  # another process was faster
             try:
                 return claimed, decode_file(claimed.read_bytes())
@@ -261,9 +266,11 @@ class Spool:
         return None
 
     def done(self, claimed: Path) -> None:
+        _CLAIMS.discard(claimed)
         claimed.unlink(missing_ok=True)
 
     def give_back(self, claimed: Path) -> None:
+        _CLAIMS.discard(claimed)
         original = claimed.name.rsplit(".", 2)[0]
         try:
             os.rename(claimed, claimed.with_name(original))
@@ -271,6 +278,7 @@ class Spool:
             pass
 
     def _set_aside(self, path: Path, problem: Exception) -> None:
+        _CLAIMS.discard(path)
         corrupt = self.directory / "corrupt"
         try:
             corrupt.mkdir(mode=0o700, exist_ok=True)
@@ -294,7 +302,9 @@ class Spool:
     def _abandoned(path: Path) -> bool:
         host, _, pid = path.name.rsplit(".", 2)[1].rpartition("-")
         if host in ("", _HOST):  # no host: a claim named by an earlier release
-            return pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+            if not pid.isdigit():
+                return False
+            return path not in _CLAIMS if int(pid) == os.getpid() else not _pid_alive(int(pid))
         try:
             return time.time() - path.stat().st_mtime > _STALE_CLAIM
         except FileNotFoundError:

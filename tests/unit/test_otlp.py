@@ -101,6 +101,7 @@ def test_one_hostile_span_is_rejected_and_named_while_the_others_are_taken():
         {**GOOD, "spanId": "zzzzzzzzzzzzzzzz"},
         {**GOOD, "startTimeUnixNano": {"not": "a time"}},
         {**GOOD, "kind": "a kind"},
+        {**GOOD, "attributes": [{"key": "b", "value": {"boolValue": "false"}}]},
     ]
     decoded = _otlp.decode(json_request(GOOD, *hostile, GOOD), "application/json")
     assert [span.name for span in decoded.spans] == ["ok", "ok"]
@@ -206,3 +207,8 @@ def test_nested_arrays_become_json_text_once_not_text_within_text():
     attribute.value.CopyFrom(value)
     (span,) = _otlp.decode(request.SerializeToString(), "application/x-protobuf").spans
     assert span.attributes["deep"] == "[" * 40 + '"x"' + "]" * 40
+
+
+def test_a_span_that_names_itself_as_its_parent_is_a_root():
+    (span,) = _otlp.decode(json_request({**GOOD, "parentSpanId": GOOD["spanId"]}), "application/json").spans
+    assert span.parent is None
