@@ -443,8 +443,6 @@ def _span(
     scope: InstrumentationScope,
 ) -> ReadableSpan:
     trace_id, span_id, parent_id = ids
-    if parent_id == span_id:
-        parent_id = 0  # its own parent: a root, rather than a wait for itself
     trace_flags = TraceFlags(flags & 0xFF)
     state = _trace_state(trace_state)
     context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=trace_flags, trace_state=state)
