@@ -247,11 +247,11 @@ def _environment() -> dict[str, str]:
     }
 
 
-def measure(contender: str, mix: str, url: str, tag: str) -> dict[str, Any]:
-    """One child's figures, with what the sink received from it, after the delivery check."""
-    script = os.path.abspath(__file__)
+def child_result(script: str, arguments: list[str], what: str) -> tuple[dict[str, Any], str]:
+    """Run ``script`` in a child with ``arguments``: the JSON of its last line, and what it logged.
+    A child that failed stops the benchmark."""
     done = subprocess.run(
-        [sys.executable, script, "--child", contender, "--mix", mix, "--url", f"{url}/{tag}"],
+        [sys.executable, os.path.abspath(script), *arguments],
         capture_output=True,
         text=True,
         env=_environment(),
@@ -259,8 +259,14 @@ def measure(contender: str, mix: str, url: str, tag: str) -> dict[str, Any]:
         check=False,
     )
     if done.returncode != 0:
-        raise SystemExit(f"{contender} on {mix} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        raise SystemExit(f"{what} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
+def measure(contender: str, mix: str, url: str, tag: str) -> dict[str, Any]:
+    """One child's figures, with what the sink received from it, after the delivery check."""
+    arguments = ["--child", contender, "--mix", mix, "--url", f"{url}/{tag}"]
+    result, logged = child_result(__file__, arguments, f"{contender} on {mix}")
     received = _counts(url, tag)
     result["sent"] = received
     delivered = {
@@ -274,7 +280,7 @@ def measure(contender: str, mix: str, url: str, tag: str) -> dict[str, Any]:
     if delivered != result["spans"]:
         raise SystemExit(
             f"{contender} on {mix} delivered {delivered} of {result['spans']} runs: not measured "
-            f"(sink: {received}; stderr: {done.stderr[-2000:]})"
+            f"(sink: {received}; stderr: {logged[-2000:]})"
         )
     return result
 

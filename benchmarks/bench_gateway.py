@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import workloads  # noqa: E402 (after the path it lives on)
-from bench_e2e import _counts, _environment, _sink  # noqa: E402
+from bench_e2e import _counts, _environment, _sink, child_result  # noqa: E402
 
 RUNS = {"agent": 150, "service": 500, "rag": 2000}
 SEED = 11
@@ -80,17 +80,7 @@ def exporter_child(mix: str, url: str) -> dict[str, Any]:
 
 
 def measure_exporter(mix: str, url: str, tag: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", "--mix", mix, "--url", f"{url}/{tag}"],
-        capture_output=True,
-        text=True,
-        env=_environment(),
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"the exporter on {mix} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    result, _ = child_result(__file__, ["--child", "--mix", mix, "--url", f"{url}/{tag}"], f"the exporter on {mix}")
     _check_delivery("exporter", mix, _counts(url, tag)["runs"], result["spans"])
     return result
 
