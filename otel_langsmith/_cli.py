@@ -229,15 +229,22 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         out.write(f"The gateway cannot listen on {arguments.host}:{arguments.port}: {exc}\n")
         return 1
+    # The handler only notes the signal: setting an Event there can deadlock with the main
+    # thread's own wait on it; and the kernel may hand the signal to another thread, which does
+    # not wake the main thread, so it looks every quarter of a second.
+    signalled: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, _: signalled.append(signum))
     core = server.gateway
     server.start()
     out.write(f"otel-langsmith gateway listening on {server.url}\n")
     out.flush()
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(arguments.report_every):
-        core.report()
+    report_at = time.monotonic() + arguments.report_every
+    while not signalled:
+        time.sleep(0.25)
+        if time.monotonic() >= report_at:
+            core.report()
+            report_at = time.monotonic() + arguments.report_every
     logging.getLogger(__name__).info("gateway: stopping; draining what it holds (at most %ss)", arguments.drain)
     deadline = time.monotonic() + arguments.drain
     server.stop(timeout=arguments.drain)
