@@ -224,10 +224,12 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides = {name: getattr(arguments, name) for name in ("project", "spool_dir") if getattr(arguments, name)}
     limits = Limits(max_body_bytes=arguments.max_body_bytes, high_water_bytes=arguments.high_water_bytes)
+    core = Gateway(Settings.resolve(**overrides), limits)
     try:
-        server = GatewayServer(Gateway(Settings.resolve(**overrides), limits), arguments.host, arguments.port)
+        server = GatewayServer(core, arguments.host, arguments.port)
+        grpc_server = None if arguments.grpc_port is None else _grpc_server(core, arguments.host, arguments.grpc_port)
     except OSError as exc:
-        out.write(f"The gateway cannot listen on {arguments.host}:{arguments.port}: {exc}\n")
+        out.write(f"The gateway cannot listen on {arguments.host}: {exc}\n")
         return 1
     # The handler only notes the signal: setting an Event there can deadlock with the main
     # thread's own wait on it; and the kernel may hand the signal to another thread, which does
@@ -235,9 +237,10 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     signalled: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: signalled.append(signum))
-    core = server.gateway
     server.start()
     out.write(f"otel-langsmith gateway listening on {server.url}\n")
+    if grpc_server is not None:
+        out.write(f"otel-langsmith gateway listening for OTLP/gRPC on {grpc_server.start().address}\n")
     out.flush()
     report_at = time.monotonic() + arguments.report_every
     while not signalled:
@@ -247,9 +250,19 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
             report_at = time.monotonic() + arguments.report_every
     logging.getLogger(__name__).info("gateway: stopping; draining what it holds (at most %ss)", arguments.drain)
     deadline = time.monotonic() + arguments.drain
-    server.stop(timeout=arguments.drain)
+    if grpc_server is not None:
+        grpc_server.stop(arguments.drain)
+    server.stop(timeout=max(0.0, deadline - time.monotonic()))
     core.close(max(0.0, deadline - time.monotonic()))
     return 0
+
+
+def _grpc_server(core: Any, host: str, port: int) -> Any:
+    try:
+        from ._gateway_grpc import GrpcServer  # noqa: PLC0415 - gRPC only when asked for
+    except ImportError:
+        raise OSError("OTLP/gRPC needs grpcio: pip install 'otel-langsmith[gateway]'") from None
+    return GrpcServer(core, host, port)
 
 
 def _gateway_parser(commands: Any) -> None:
@@ -265,6 +278,9 @@ def _gateway_parser(commands: Any) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4318, help="the port (default: 4318; 0: a free one, printed)")
+    parser.add_argument(
+        "--grpc-port", type=int, help="also serve OTLP/gRPC on this port (4317 by convention; 0: a free one, printed)"
+    )
     parser.add_argument("--project", help="the project of runs whose request and spans name none")
     parser.add_argument("--spool-dir", help="where undelivered runs survive a restart")
     parser.add_argument("--max-body-bytes", type=int, default=limits.max_body_bytes, help="413 beyond")

@@ -53,10 +53,13 @@ class Limits:
 
 @dataclass(frozen=True)
 class Reply:
+    """An answer in HTTP's terms; ``body`` in the request's encoding, ``message`` in words."""
+
     status: int
     body: bytes = b""
     content_type: str = _otlp.JSON
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    message: str = ""
 
 
 @dataclass
@@ -219,6 +222,11 @@ class Gateway:
         except _otlp.Undecodable as exc:
             return self.error(content_type, 400, str(exc))
         del data
+        return self.take(headers, decoded)
+
+    def take(self, headers: Mapping[str, str], decoded: _otlp.Decoded) -> Reply:
+        """A request's decoded spans to its tenant's pipeline: 200 (with the partial success), or 503."""
+        content_type = headers.get("content-type", "")
         pipeline = self.tenants.get(headers.get("x-api-key") or self.settings.api_key, headers.get("langsmith-project"))
         if pipeline is None:
             return self._refuse(content_type, "every tenant slot is busy; retry later")
@@ -233,16 +241,15 @@ class Gateway:
     def _refuse(self, content_type: str, message: str) -> Reply:
         with self._lock:
             self._refused += 1
-        retry = {"Retry-After": str(self.limits.retry_after)}
         # 503, not 429: both are retryable in the OTLP/HTTP spec, but some exporters retry 503 only.
-        return dataclasses.replace(self.error(content_type, 503, message), headers=retry)
+        return self.error(content_type, 503, message, retry_after=self.limits.retry_after)
 
     @staticmethod
-    def error(content_type: str, status: int, message: str) -> Reply:
+    def error(content_type: str, status: int, message: str, *, retry_after: int | None = None) -> Reply:
         """An OTLP error answer (a ``google.rpc.Status``) in the request's encoding."""
-        # google.rpc.Code: UNAUTHENTICATED 16, INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, UNAVAILABLE 14.
-        code = {401: 16, 400: 3, 413: 8, 503: 14}.get(status, 2)
-        return Reply(status, _otlp.status(content_type, code, message), _media(content_type))
+        body = _otlp.status(content_type, _otlp.RPC_CODES.get(status, 2), message, retry_after=retry_after)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return Reply(status, body, _media(content_type), headers, message)
 
     # -- health -------------------------------------------------------------------------------------
 

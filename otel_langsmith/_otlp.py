@@ -137,11 +137,22 @@ def answer(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
     return _field_bytes(1, inner)
 
 
-def status(content_type: str, code: int, message: str) -> bytes:
-    """A ``google.rpc.Status`` (OTLP's error body) in the request's encoding; JSON when unknown."""
-    if content_type.split(";", 1)[0].strip().lower() == PROTOBUF:
-        return _field_varint(1, code) + _field_bytes(2, message.encode())
-    return orjson.dumps({"code": code, "message": message})
+# HTTP statuses as google.rpc.Code: INVALID_ARGUMENT, UNAUTHENTICATED, RESOURCE_EXHAUSTED,
+# INTERNAL, UNAVAILABLE.
+RPC_CODES = {400: 3, 401: 16, 413: 8, 500: 13, 503: 14}
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def status(content_type: str, code: int, message: str, *, retry_after: int | None = None) -> bytes:
+    """A ``google.rpc.Status`` (OTLP's error body) in the request's encoding, JSON when unknown;
+    with a ``RetryInfo`` detail when the sender should wait (gRPC senders read it there)."""
+    if content_type.split(";", 1)[0].strip().lower() != PROTOBUF:
+        return orjson.dumps({"code": code, "message": message})
+    encoded = _field_varint(1, code) + _field_bytes(2, message.encode())
+    if retry_after is not None:
+        retry_info = _field_bytes(1, _field_varint(1, retry_after))  # RetryInfo.retry_delay.seconds
+        encoded += _field_bytes(3, _field_bytes(1, _RETRY_INFO.encode()) + _field_bytes(2, retry_info))
+    return encoded
 
 
 def _field_varint(number: int, value: int) -> bytes:
@@ -175,6 +186,11 @@ def _from_protobuf(data: bytes) -> Decoded:
         request.ParseFromString(data)
     except (DecodeError, RecursionError) as exc:
         raise Undecodable(f"the body is not an OTLP protobuf trace request: {exc}") from None
+    return from_request(request)
+
+
+def from_request(request: Any) -> Decoded:
+    """An ``ExportTraceServiceRequest`` already parsed (OTLP/gRPC) as spans; raises :class:`Undecodable`."""
     decoded = Decoded()
     try:
         for resource_spans in request.resource_spans:

@@ -119,6 +119,8 @@ class GatewayProcess:
         self._args = ["--port", "0", *args]
         self._env = child_environment(**env)
         self.url = ""
+        #: host:port of OTLP/gRPC, with ``--grpc-port``.
+        self.grpc_address = ""
         self.process: subprocess.Popen[str] | None = None
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -132,8 +134,13 @@ class GatewayProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
-        first = self.process.stdout.readline() if self.process.stdout is not None else ""
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline()
         self.stdout.append(first)
+        if "--grpc-port" in self._args and "listening on" in first:
+            second = self.process.stdout.readline()
+            self.stdout.append(second)
+            self.grpc_address = second.rstrip().rpartition(" ")[2]
         for stream, lines in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
             reader = threading.Thread(target=lines.extend, args=(stream,), daemon=True)
             reader.start()

@@ -7,20 +7,26 @@ import json
 import socket
 import time
 
+import grpc
 import pytest
 import requests
 import zstandard
+from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status as RpcStatus
 from helpers import GatewayProcess, closed_port_url, ended_spans
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as OTLPGrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_langsmith import LangSmithSpanExporter
 from otel_langsmith._gateway import Gateway, Limits
 from otel_langsmith._settings import Settings
-from otel_langsmith.testing import LangSmithReceiver
+from otel_langsmith.testing import Fault, LangSmithReceiver
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -330,3 +336,73 @@ def test_a_sender_still_sending_a_refused_body_reads_its_answer():
                 answer = connection.recv(4096)
             assert gateway.stop()[0] == 0
     assert answer.startswith(b"HTTP/1.1 413"), answer
+
+
+# -- OTLP/gRPC --------------------------------------------------------------------------------------
+
+
+def test_the_python_otlp_grpc_exporter_through_the_gateway_gives_the_runs_of_the_in_process_exporter():
+    spans = ended_spans(agent)
+    with LangSmithReceiver(api_key=KEY) as direct:
+        exporter = LangSmithSpanExporter(endpoint=direct.url, api_key=KEY, project="gw")
+        exporter.export(spans)
+        exporter.shutdown()
+        expected = comparable(direct.runs)
+
+    with LangSmithReceiver(api_key=None) as receiver:
+        environment = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY, "LANGSMITH_PROJECT": "gw"}
+        with GatewayProcess("--grpc-port", "0", env=environment) as gateway:
+            otlp = OTLPGrpcExporter(endpoint=gateway.grpc_address, insecure=True, compression=Compression.Gzip)
+            assert otlp.export(spans[:5]) is SpanExportResult.SUCCESS
+            assert otlp.export(spans[5:]) is SpanExportResult.SUCCESS
+            other = encode_spans(ended_spans(agent))
+            metadata = (("x-api-key", "lsv2-other"), ("langsmith-project", "theirs"))
+            with grpc.insecure_channel(gateway.grpc_address) as channel:
+                TraceServiceStub(channel).Export(other, metadata=metadata, timeout=10)
+            assert receiver.wait_for_runs(2 * len(spans), timeout=20)
+            status, logged = gateway.stop()
+        assert status == 0, logged
+        assert receiver.rejected == [] and receiver.problems() == []
+        got = comparable({run_id: run for run_id, run in receiver.runs.items() if run["session_name"] == "gw"})
+        theirs = {request.key_ending for request in receiver.requests if request.run_ids} - {KEY[-4:]}
+    assert got == expected
+    assert theirs == {"ther"}
+
+
+def grpc_error(address: str, request, metadata=()) -> grpc.RpcError:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            TraceServiceStub(channel).Export(request, metadata=metadata, timeout=10)
+        except grpc.RpcError as error:
+            return error
+    raise AssertionError("the call succeeded")
+
+
+def test_grpc_senders_get_grpc_statuses_retry_info_and_partial_success():
+    spans = ended_spans(agent)
+    bad = encode_spans(spans)
+    bad.resource_spans[0].scope_spans[0].spans[0].trace_id = b"\x00" * 3
+    with LangSmithReceiver(api_key=KEY) as receiver:
+        keyless = {"LANGSMITH_ENDPOINT": receiver.url}
+        with GatewayProcess("--grpc-port", "0", env=keyless) as gateway:
+            unauthenticated = grpc_error(gateway.grpc_address, encode_spans(spans))
+            with grpc.insecure_channel(gateway.grpc_address) as channel:
+                partial = TraceServiceStub(channel).Export(bad, metadata=(("x-api-key", KEY),), timeout=10)
+            assert receiver.wait_for_runs(len(spans) - 1, timeout=20)
+            assert gateway.stop()[0] == 0
+        receiver.plan(*[Fault(503)] * 50)  # LangSmith refuses for now: what is taken stays queued
+        environment = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY}
+        with GatewayProcess("--grpc-port", "0", "--high-water-bytes", "1", env=environment) as gateway:
+            with grpc.insecure_channel(gateway.grpc_address) as channel:
+                TraceServiceStub(channel).Export(encode_spans(ended_spans(agent)), timeout=10)
+            time.sleep(0.5)  # its first batch refused, the queue is past a mark of one byte
+            busy = grpc_error(gateway.grpc_address, encode_spans(ended_spans(agent)))
+            assert gateway.stop()[0] == 0
+    assert unauthenticated.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert "x-api-key" in unauthenticated.details()
+    assert partial.partial_success.rejected_spans == 1
+    assert busy.code() is grpc.StatusCode.UNAVAILABLE
+    details = dict(busy.trailing_metadata())["grpc-status-details-bin"]
+    (detail,) = RpcStatus.FromString(details).details
+    retry = RetryInfo()
+    assert detail.Unpack(retry) and retry.retry_delay.seconds == 2
