@@ -1,6 +1,7 @@
 """The gateway's core: OTLP trace requests in, through the exporter's own pipeline, one per tenant.
 
-HTTP is :mod:`~otel_langsmith._gateway_http`'s; this module decides what a request gets:
+HTTP is :mod:`~otel_langsmith._gateway_http`'s, gRPC :mod:`~otel_langsmith._gateway_grpc`'s; this
+module decides what a request gets:
 
 - **Tenancy.** A request's ``x-api-key`` and ``Langsmith-Project`` headers (as LangSmith's own
   OTLP endpoint takes them) pick the key and the project, else the gateway's own settings. Each
@@ -166,7 +167,7 @@ class Gateway:
 
     Example::
 
-        gateway = Gateway(Settings.resolve(), Limits())
+        gateway = Gateway(Settings.resolve(api_key="lsv2_..."), Limits())
         reply = gateway.traces({"content-type": "application/json"}, b'{"resourceSpans": []}')
         assert reply.status == 200
     """
