@@ -97,13 +97,18 @@ def comparable(runs: dict) -> dict:
     return {run_id: {name: run.get(name) for name in fields} for run_id, run in runs.items()}
 
 
-def test_the_python_otlp_exporter_through_the_gateway_gives_the_runs_of_the_in_process_exporter():
-    spans = ended_spans(agent)
+def in_process(spans) -> dict:
+    """What the in-process exporter sends for ``spans``, as :func:`comparable` shows it."""
     with LangSmithReceiver(api_key=KEY) as direct:
         exporter = LangSmithSpanExporter(endpoint=direct.url, api_key=KEY, project="gw")
         exporter.export(spans)
         exporter.shutdown()
-        expected = comparable(direct.runs)
+        return comparable(direct.runs)
+
+
+def test_the_python_otlp_exporter_through_the_gateway_gives_the_runs_of_the_in_process_exporter():
+    spans = ended_spans(agent)
+    expected = in_process(spans)
     assert len(expected) == len(spans) == 10
 
     with LangSmithReceiver(api_key=KEY) as receiver:
@@ -343,11 +348,7 @@ def test_a_sender_still_sending_a_refused_body_reads_its_answer():
 
 def test_the_python_otlp_grpc_exporter_through_the_gateway_gives_the_runs_of_the_in_process_exporter():
     spans = ended_spans(agent)
-    with LangSmithReceiver(api_key=KEY) as direct:
-        exporter = LangSmithSpanExporter(endpoint=direct.url, api_key=KEY, project="gw")
-        exporter.export(spans)
-        exporter.shutdown()
-        expected = comparable(direct.runs)
+    expected = in_process(spans)
 
     with LangSmithReceiver(api_key=None) as receiver:
         environment = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY, "LANGSMITH_PROJECT": "gw"}
