@@ -242,7 +242,7 @@ class Gateway:
     def _refuse(self, content_type: str, message: str) -> Reply:
         with self._lock:
             self._refused += 1
-        # 503, not 429: both are retryable in the OTLP/HTTP spec, but some exporters retry 503 only.
+        # 503, not 429: both are retryable in the OTLP/HTTP spec, but older exporters retry 5xx only.
         return self.error(content_type, 503, message, retry_after=self.limits.retry_after)
 
     @staticmethod

@@ -48,8 +48,13 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 def _abort(context: grpc.ServicerContext, reply: Reply) -> None:
-    # The google.rpc.Status in the trailers is gRPC's rich error: where RetryInfo is read.
-    context.set_trailing_metadata((("grpc-status-details-bin", reply.body),))
+    # The google.rpc.Status in the trailers is gRPC's rich error, where the Collector reads a
+    # RetryInfo; OpenTelemetry's Python exporter reads the RetryInfo from a trailer of its own.
+    trailers: tuple[tuple[str, str | bytes], ...] = (("grpc-status-details-bin", reply.body),)
+    retry_after = reply.headers.get("Retry-After")
+    if retry_after is not None:
+        trailers += (("google.rpc.retryinfo-bin", _otlp.retry_info(int(retry_after))),)
+    context.set_trailing_metadata(trailers)
     context.abort(_CODES.get(reply.status, grpc.StatusCode.INTERNAL), reply.message)
 
 

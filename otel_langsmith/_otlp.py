@@ -150,9 +150,13 @@ def status(content_type: str, code: int, message: str, *, retry_after: int | Non
         return orjson.dumps({"code": code, "message": message})
     encoded = _field_varint(1, code) + _field_bytes(2, message.encode())
     if retry_after is not None:
-        retry_info = _field_bytes(1, _field_varint(1, retry_after))  # RetryInfo.retry_delay.seconds
-        encoded += _field_bytes(3, _field_bytes(1, _RETRY_INFO.encode()) + _field_bytes(2, retry_info))
+        encoded += _field_bytes(3, _field_bytes(1, _RETRY_INFO.encode()) + _field_bytes(2, retry_info(retry_after)))
     return encoded
+
+
+def retry_info(seconds: int) -> bytes:
+    """A ``google.rpc.RetryInfo`` asking to wait ``seconds``."""
+    return _field_bytes(1, _field_varint(1, seconds))  # retry_delay: a Duration of that many seconds
 
 
 def _field_varint(number: int, value: int) -> bytes:

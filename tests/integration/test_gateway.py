@@ -403,7 +403,8 @@ def test_grpc_senders_get_grpc_statuses_retry_info_and_partial_success():
     assert "x-api-key" in unauthenticated.details()
     assert partial.partial_success.rejected_spans == 1
     assert busy.code() is grpc.StatusCode.UNAVAILABLE
-    details = dict(busy.trailing_metadata())["grpc-status-details-bin"]
-    (detail,) = RpcStatus.FromString(details).details
+    trailers = dict(busy.trailing_metadata())
+    (detail,) = RpcStatus.FromString(trailers["grpc-status-details-bin"]).details
     retry = RetryInfo()
-    assert detail.Unpack(retry) and retry.retry_delay.seconds == 2
+    assert detail.Unpack(retry) and retry.retry_delay.seconds == 2  # where the Collector reads it
+    assert RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds == 2  # Python's exporter
