@@ -249,11 +249,16 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
             core.report()
             report_at = time.monotonic() + arguments.report_every
     logging.getLogger(__name__).info("gateway: stopping; draining what it holds (at most %ss)", arguments.drain)
+    # Requests in progress get half the drain at most, so that a stalled sender cannot leave
+    # nothing for sending what was taken.
     deadline = time.monotonic() + arguments.drain
     if grpc_server is not None:
-        grpc_server.stop(arguments.drain)
-    server.stop(timeout=max(0.0, deadline - time.monotonic()))
+        grpc_server.stop(arguments.drain / 2)
+    server.stop(timeout=max(0.0, deadline - arguments.drain / 2 - time.monotonic()))
     core.close(max(0.0, deadline - time.monotonic()))
+    # A signal during the interpreter's exit would find the default handlers back and kill it.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
     return 0
 
 

@@ -206,7 +206,7 @@ class Gateway:
                 "no API key: send the x-api-key header (this gateway was started without LANGSMITH_API_KEY)",
             )
         if self.tenants.held_bytes() >= self.limits.high_water_bytes:
-            return self._refuse(content_type, "the gateway's queue is full; retry later")
+            return self.busy(content_type, "the gateway's queue is full; retry later")
         return None
 
     def traces(self, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -230,16 +230,17 @@ class Gateway:
         content_type = headers.get("content-type", "")
         pipeline = self.tenants.get(headers.get("x-api-key") or self.settings.api_key, headers.get("langsmith-project"))
         if pipeline is None:
-            return self._refuse(content_type, "every tenant slot is busy; retry later")
+            return self.busy(content_type, "every tenant slot is busy; retry later")
         if not pipeline.export(decoded.spans):
-            return self._refuse(content_type, "the gateway is shutting down")
+            return self.busy(content_type, "the gateway is shutting down")
         with self._lock:
             self._spans_in += len(decoded.spans)
             self._spans_rejected += decoded.rejected
         body = _otlp.answer(content_type, rejected=decoded.rejected, message=decoded.reason)
         return Reply(200, body, _media(content_type))
 
-    def _refuse(self, content_type: str, message: str) -> Reply:
+    def busy(self, content_type: str, message: str) -> Reply:
+        """503 with ``Retry-After``: the sender's retry does the backpressure."""
         with self._lock:
             self._refused += 1
         # 503, not 429: both are retryable in the OTLP/HTTP spec, but older exporters retry 5xx only.

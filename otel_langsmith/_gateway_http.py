@@ -176,9 +176,11 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
-        self.server.mark(self.connection, _State.BUSY)
+        self.server.mark(self.connection, _State.READING)
         path = self.path.split("?", 1)[0]
-        if not self._skip_body():
+        skipped = self._skip_body()
+        self.server.mark(self.connection, _State.BUSY)
+        if not skipped:
             reply = Reply(400, b'{"code":3,"message":"a GET carries no body"}')
         elif path == "/healthz":
             reply = Reply(200, b'{"status":"alive"}')
@@ -224,7 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>: every method but GET and POST is 405 (501 and an HTML
+        # page otherwise, a 5xx that senders retry).
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
 
     # -- bodies ---------------------------------------------------------------------------------
 
@@ -297,10 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(_LINGER)
             deadline = time.monotonic() + _LINGER
-            while time.monotonic() < deadline and self.connection.recv(1 << 16):
-                pass
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(1 << 16):
+                    break
         except OSError:
             pass  # the sender closed, reset or went silent: done either way
 
