@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -179,3 +180,37 @@ class GatewayProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self._join()
+
+
+def rss(pid: int) -> int:
+    """A process's resident memory now, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def address(url: str) -> tuple[str, int]:
+    """(host, port) of an ``http://host:port`` URL."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
+
+
+def padded(message: bytes, size: int) -> bytes:
+    """A protobuf message grown to exactly ``size`` bytes by an unknown field 15 of zeros (which a
+    reader skips): a request at a byte limit."""
+    need = size - len(message)
+    length = need - 1 - len(_varint(need))
+    length = need - 1 - len(_varint(length))
+    grown = message + b"\x7a" + _varint(length) + b"\x00" * length
+    assert len(grown) == size
+    return grown
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)

@@ -21,12 +21,11 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 import zstandard
-from helpers import GatewayProcess, closed_port_url
+from helpers import GatewayProcess, address, closed_port_url, padded, rss
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_langsmith.testing import LangSmithReceiver
@@ -91,31 +90,11 @@ def streamed(body: bytes) -> bytes:
 
 
 def padded_to(size: int, ids: tuple[int, ...]) -> bytes:
-    """A protobuf request of exactly ``size`` bytes: its spans plus an unknown field 15 of zeros."""
-    body = roots(*ids)
-    need = size - len(body)
-    length = need - 1 - len(_varint(need))
-    length = need - 1 - len(_varint(length))
-    padded = body + b"\x7a" + _varint(length) + b"\x00" * length
-    assert len(padded) == size
-    return padded
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
+    """A protobuf request of exactly ``size`` bytes: its spans plus an unknown field of zeros."""
+    return padded(roots(*ids), size)
 
 
 # -- raw HTTP --------------------------------------------------------------------------------------
-
-
-def address(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    return host, int(port)
 
 
 def request_bytes(body: bytes, headers: dict[str, str], path: str = "/v1/traces", method: str = "POST") -> bytes:
@@ -167,13 +146,6 @@ def exchange(url: str, data: bytes, *, count: int = 1, timeout: float = 3.0, shu
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10) -> requests.Response:
     return requests.post(f"{url}/v1/traces", data=body, headers=headers, timeout=timeout)
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def environment(receiver: LangSmithReceiver, **extra: str) -> dict[str, str]:

@@ -19,14 +19,13 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import grpc
 import pytest
 import requests
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status as RpcStatus
-from helpers import GatewayProcess
+from helpers import GatewayProcess, address, padded, rss
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
@@ -77,23 +76,10 @@ def run_id(number: int) -> str:
 
 
 def padded_to(size: int, ids: tuple[int, ...]) -> ExportTraceServiceRequest:
-    """Root spans plus an unknown field 15 of zeros: a message of exactly ``size`` bytes."""
-    body = roots(*ids).SerializeToString()
-    need = size - len(body)
-    length = need - 1 - len(_varint(need))
-    length = need - 1 - len(_varint(length))
-    message = ExportTraceServiceRequest.FromString(body + b"\x7a" + _varint(length) + b"\x00" * length)
+    """Root spans plus an unknown field of zeros: a message of exactly ``size`` bytes."""
+    message = ExportTraceServiceRequest.FromString(padded(roots(*ids).SerializeToString(), size))
     assert message.ByteSize() == size
     return message
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        out.append(low | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def environment(receiver: LangSmithReceiver, **extra: str) -> dict[str, str]:
@@ -146,18 +132,6 @@ class IdleStreams:
         for call in self.calls:
             call.cancel()
         self._channel.close()
-
-
-def address(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    return host, int(port)
-
-
-def rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 # -- message sizes ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from helpers import GatewayProcess, closed_port_url
+from helpers import GatewayProcess, closed_port_url, rss
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -330,10 +330,7 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def now(self) -> int:
-        for line in Path(f"/proc/{self._pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError(f"no VmRSS for pid {self._pid}")
+        return rss(self._pid)
 
     def _run(self) -> None:
         while not self._stop.is_set():
