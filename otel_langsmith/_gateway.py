@@ -130,7 +130,7 @@ class Tenants:
             return list(self._pipelines.values())
 
     def held_bytes(self) -> int:
-        return sum(stats.queued_bytes + stats.waiting_bytes for stats in map(Pipeline.stats, self.all()))
+        return sum(pipeline.held_bytes() for pipeline in self.all())
 
     def totals(self) -> _Totals:
         with self._lock:
@@ -168,7 +168,8 @@ class Gateway:
     Example::
 
         gateway = Gateway(Settings.resolve(api_key="lsv2_..."), Limits())
-        reply = gateway.traces({"content-type": "application/json"}, b'{"resourceSpans": []}')
+        headers = {"content-type": "application/json"}
+        reply = gateway.refusal(headers) or gateway.traces(headers, b'{"resourceSpans": []}')
         assert reply.status == 200
     """
 
@@ -210,11 +211,9 @@ class Gateway:
         return None
 
     def traces(self, headers: Mapping[str, str], body: bytes) -> Reply:
-        """``POST /v1/traces`` with its (lower-cased) headers and body as it came."""
+        """``POST /v1/traces`` with its (lower-cased) headers and body as it came, once
+        :meth:`refusal` let it in (before its body was read)."""
         content_type = headers.get("content-type", "")
-        refused = self.refusal(headers)
-        if refused is not None:
-            return refused
         try:
             data = _otlp.decompress(body, headers.get("content-encoding", ""), limit=self.limits.max_body_bytes)
             decoded = _otlp.decode(data, content_type)
@@ -237,7 +236,7 @@ class Gateway:
             self._spans_in += len(decoded.spans)
             self._spans_rejected += decoded.rejected
         body = _otlp.answer(content_type, rejected=decoded.rejected, message=decoded.reason)
-        return Reply(200, body, _media(content_type))
+        return Reply(200, body, _otlp.answer_type(content_type))
 
     def busy(self, content_type: str, message: str) -> Reply:
         """503 with ``Retry-After``: the sender's retry does the backpressure."""
@@ -251,7 +250,7 @@ class Gateway:
         """An OTLP error answer (a ``google.rpc.Status``) in the request's encoding."""
         body = _otlp.status(content_type, _otlp.RPC_CODES.get(status, 2), message, retry_after=retry_after)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return Reply(status, body, _media(content_type), headers, message)
+        return Reply(status, body, _otlp.answer_type(content_type), headers, message)
 
     # -- health -------------------------------------------------------------------------------------
 
@@ -308,7 +307,3 @@ class Gateway:
         self.tenants.shutdown(timeout)
         self._probe.close()
         self.report()
-
-
-def _media(content_type: str) -> str:
-    return _otlp.PROTOBUF if content_type.split(";", 1)[0].strip().lower() == _otlp.PROTOBUF else _otlp.JSON

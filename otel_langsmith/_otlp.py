@@ -116,9 +116,19 @@ def _unzstd(body: bytes, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def media_type(content_type: str) -> str:
+    """A ``Content-Type`` without its parameters, lower-cased."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def answer_type(content_type: str) -> str:
+    """How the answer to a request of ``content_type`` is encoded: protobuf for protobuf, else JSON."""
+    return PROTOBUF if media_type(content_type) == PROTOBUF else JSON
+
+
 def decode(data: bytes, content_type: str) -> Decoded:
     """An ``ExportTraceServiceRequest`` as spans; raises :class:`Undecodable`."""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if media == PROTOBUF:
         return _from_protobuf(data)
     if media == JSON:
@@ -128,7 +138,7 @@ def decode(data: bytes, content_type: str) -> Decoded:
 
 def answer(content_type: str, *, rejected: int = 0, message: str = "") -> bytes:
     """An ``ExportTraceServiceResponse`` in the request's encoding: empty, or a partial success."""
-    if content_type.split(";", 1)[0].strip().lower() == JSON:
+    if answer_type(content_type) == JSON:
         partial = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}} if rejected else {}
         return orjson.dumps(partial)
     if not rejected:
@@ -146,7 +156,7 @@ _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 def status(content_type: str, code: int, message: str, *, retry_after: int | None = None) -> bytes:
     """A ``google.rpc.Status`` (OTLP's error body) in the request's encoding, JSON when unknown;
     with a ``RetryInfo`` detail when the sender should wait (gRPC senders read it there)."""
-    if content_type.split(";", 1)[0].strip().lower() != PROTOBUF:
+    if answer_type(content_type) == JSON:
         return orjson.dumps({"code": code, "message": message})
     encoded = _field_varint(1, code) + _field_bytes(2, message.encode())
     if retry_after is not None:

@@ -279,6 +279,10 @@ class Pipeline:
         self._transport.close()
         self._say_losses()
 
+    def held_bytes(self) -> int:
+        """Bytes of runs in memory now: queued for LangSmith, and waiting for their parents."""
+        return self._backlog.queued_bytes + self._runs.assembler.waiting_bytes
+
     def send_spooled(self) -> None:
         """Start sending what the spool holds now (left by an earlier process), without waiting for
         the first span."""
