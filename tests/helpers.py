@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -214,3 +215,26 @@ def _varint(value: int) -> bytes:
         out.append(low | (0x80 if value else 0))
         if not value:
             return bytes(out)
+
+
+#: When the spans :func:`otlp_request` makes start (a fixed moment: the same runs every time).
+OTLP_START_NS = 1_700_000_000_000_000_000
+
+
+def otlp_request(spans, *, pad: int = 0) -> ExportTraceServiceRequest:
+    """An ``ExportTraceServiceRequest`` of (trace id, span id, parent span id or 0) spans, each
+    a millisecond long, with ``pad`` bytes of attribute each."""
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    for trace_id, span_id, parent_id in spans:
+        span = scope.spans.add()
+        span.trace_id, span.span_id = trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big")
+        if parent_id:
+            span.parent_span_id = parent_id.to_bytes(8, "big")
+        span.name = f"span-{span_id:x}"
+        span.start_time_unix_nano = OTLP_START_NS + span_id
+        span.end_time_unix_nano = OTLP_START_NS + span_id + 1_000_000
+        if pad:
+            attribute = span.attributes.add()
+            attribute.key, attribute.value.string_value = "pad", "x" * pad
+    return request

@@ -25,8 +25,8 @@ import uuid
 import pytest
 import requests
 import zstandard
-from helpers import GatewayProcess, address, closed_port_url, padded, rss
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from helpers import OTLP_START_NS as START_NS
+from helpers import GatewayProcess, address, closed_port_url, otlp_request, padded, rss
 
 from otel_langsmith.testing import LangSmithReceiver
 
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.timeout(60)
 KEY = "lsv2-attack-key-0123456789"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
-START_NS = 1_700_000_000_000_000_000
 
 
 # -- bodies ----------------------------------------------------------------------------------------
@@ -43,17 +42,7 @@ START_NS = 1_700_000_000_000_000_000
 
 def protobuf(*spans: tuple[int, int, int], unknown: bytes = b"") -> bytes:
     """An ``ExportTraceServiceRequest`` of (trace id, span id, parent span id or 0) spans."""
-    request = ExportTraceServiceRequest()
-    scope = request.resource_spans.add().scope_spans.add()
-    for trace_id, span_id, parent_id in spans:
-        span = scope.spans.add()
-        span.trace_id, span.span_id = trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big")
-        if parent_id:
-            span.parent_span_id = parent_id.to_bytes(8, "big")
-        span.name = f"span-{span_id:x}"
-        span.start_time_unix_nano = START_NS + span_id
-        span.end_time_unix_nano = START_NS + span_id + 1_000_000
-    return request.SerializeToString() + unknown
+    return otlp_request(spans).SerializeToString() + unknown
 
 
 def roots(*ids: int, unknown: bytes = b"") -> bytes:

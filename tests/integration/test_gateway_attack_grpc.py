@@ -25,7 +25,7 @@ import pytest
 import requests
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status as RpcStatus
-from helpers import GatewayProcess, address, padded, rss
+from helpers import GatewayProcess, address, otlp_request, padded, rss
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 KEY = "lsv2-grpc-attack-key-0123"
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
-START_NS = 1_700_000_000_000_000_000
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -51,20 +50,7 @@ def request(*spans: tuple[int, int], pad: int = 0) -> ExportTraceServiceRequest:
     """An ``ExportTraceServiceRequest`` of (span id, parent span id or 0) spans, each span's trace
     id its own span id (a child's parent is never in its trace: it waits for it); ``pad`` bytes of
     attribute on each."""
-    message = ExportTraceServiceRequest()
-    scope = message.resource_spans.add().scope_spans.add()
-    for span_id, parent_id in spans:
-        span = scope.spans.add()
-        span.trace_id, span.span_id = span_id.to_bytes(16, "big"), span_id.to_bytes(8, "big")
-        if parent_id:
-            span.parent_span_id = parent_id.to_bytes(8, "big")
-        span.name = f"span-{span_id}"
-        span.start_time_unix_nano = START_NS + span_id
-        span.end_time_unix_nano = START_NS + span_id + 1_000_000
-        if pad:
-            attribute = span.attributes.add()
-            attribute.key, attribute.value.string_value = "pad", "x" * pad
-    return message
+    return otlp_request(((span_id, span_id, parent_id) for span_id, parent_id in spans), pad=pad)
 
 
 def roots(*ids: int, pad: int = 0) -> ExportTraceServiceRequest:
