@@ -408,3 +408,30 @@ def test_grpc_senders_get_grpc_statuses_retry_info_and_partial_success():
     retry = RetryInfo()
     assert detail.Unpack(retry) and retry.retry_delay.seconds == 2  # where the Collector reads it
     assert RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds == 2  # Python's exporter
+
+
+def test_two_replicas_draining_one_spool_at_once_send_each_run_once(tmp_path):
+    spool = tmp_path / "spool"
+    down = {"LANGSMITH_ENDPOINT": closed_port_url(), "LANGSMITH_API_KEY": KEY}
+    with GatewayProcess("--spool-dir", str(spool), "--drain", "3", env=down) as gateway:
+        for _ in range(12):
+            assert post(gateway.url, encode_spans(ended_spans(agent)).SerializeToString(), **PROTOBUF).ok
+        assert gateway.stop()[0] == 0
+    assert len(list(spool.glob("*.batch"))) >= 2
+
+    with LangSmithReceiver(api_key=KEY) as receiver:
+        # A slow LangSmith: each replica holds its claim on a file while the other looks for work.
+        receiver.plan(*[Fault(status=None, delay=0.3)] * 6)
+        up = {"LANGSMITH_ENDPOINT": receiver.url, "LANGSMITH_API_KEY": KEY}
+        # Both start at once and both send the spool they share, without waiting for a request.
+        with (
+            GatewayProcess("--spool-dir", str(spool), env=up) as one,
+            GatewayProcess("--spool-dir", str(spool), env=up) as two,
+        ):
+            assert receiver.wait_for_runs(120, timeout=20)
+            time.sleep(1)
+            assert one.stop()[0] == 0 and two.stop()[0] == 0
+        posts = [receiver.operations(run_id) for run_id in receiver.runs]
+        assert receiver.rejected == [] and receiver.duplicate_posts == 0
+    assert len(posts) == 120 and all(operations == ["post"] for operations in posts)
+    assert not list(spool.rglob("*.batch*"))
