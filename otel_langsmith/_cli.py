@@ -238,6 +238,7 @@ def gateway(arguments: argparse.Namespace, out: TextIO) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: signalled.append(signum))
     server.start()
+    core.send_spooled()  # once it listens: a gateway that cannot start leaves the spool to the next
     out.write(f"otel-langsmith gateway listening on {server.url}\n")
     if grpc_server is not None:
         out.write(f"otel-langsmith gateway listening for OTLP/gRPC on {grpc_server.start().address}\n")

@@ -188,10 +188,12 @@ class Gateway:
         )
         self._probed_at = -float("inf")
         self._reachable = False
-        if settings.spool_dir and settings.api_key:
-            # What an earlier gateway (or a replica) spooled for its own key goes at once; another
-            # key's spool waits for that key's next request, the only place the key comes from.
-            default = self.tenants.get(settings.api_key, None)
+
+    def send_spooled(self) -> None:
+        """Start sending what an earlier gateway (or a replica) spooled for the gateway's own key.
+        Another key's spool waits for that key's next request, the only place the key comes from."""
+        if self.settings.spool_dir and self.settings.api_key:
+            default = self.tenants.get(self.settings.api_key, None)
             if default is not None:
                 default.send_spooled()
 
