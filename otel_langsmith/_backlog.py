@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._queue import RunQueue, compact
+from ._queue import RunQueue
 from ._retry import RetryPolicy
 from ._sender import Outcome, Sender
 from ._spool import Spool, SpoolRefused
@@ -33,8 +33,8 @@ from ._wire import EncodedRun
 logger = logging.getLogger(__name__)
 
 # Runs a spool file holds when the memory queue moves to disk: a batch's worth, by the server's
-# default. A queue that holds that many already is backing up: runs added then will wait.
-_SPILL_RUNS = _WAITING = 100
+# default.
+_SPILL_RUNS = 100
 
 
 class Store:
@@ -73,8 +73,6 @@ class Store:
         they are the oldest)."""
         if on_disk and self.write_spool(runs):
             return
-        if on_disk or front or len(self.queue) >= _WAITING:
-            runs = compact(runs)  # they will wait: only their own length in memory
         dropped = self.queue.add(runs, front=front)
         if dropped:
             self._counts.drop("queue_full", dropped)

@@ -18,16 +18,6 @@ def queued_size(run: EncodedRun) -> int:
     return run.size + _RUN_OVERHEAD + _PART_OVERHEAD * len(run.parts)
 
 
-def compact(runs: Sequence[EncodedRun]) -> list[EncodedRun]:
-    """Copies whose payloads occupy only their length, for runs that will wait.
-
-    orjson's bytes keep the capacity it reserved, several times their length (4 KiB at the least):
-    harmless for a run sent at once, but the queue's byte bound would undercount runs kept for
-    minutes tenfold.
-    """
-    return [run._replace(parts=tuple((name, bytes(memoryview(p))) for name, p in run.parts)) for run in runs]
-
-
 class RunQueue:
     """Thread-safe. Beyond ``max_bytes`` the oldest runs are dropped (``add`` says how many)."""
 
