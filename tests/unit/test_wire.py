@@ -1,6 +1,7 @@
 """The encoder, byte for byte."""
 
 import json
+import tracemalloc
 
 from otel_langsmith import _ids as ids
 from otel_langsmith import _wire as wire
@@ -127,3 +128,18 @@ def test_dumps_is_compact_json():
     assert (
         wire.dumps({"a": [1, "é"]}) == json.dumps({"a": [1, "é"]}, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+def test_encoded_runs_hold_only_their_own_bytes():
+    # orjson's output keeps the buffer it reserved, 4 KiB at the least: a queue of small runs that
+    # each held that much would hold ten times what it counts.
+    runs = [{**RUN, "id": f"01a2014a-0435-7ca5-b78d-{index:012d}"} for index in range(300)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        encoded = [wire.encode_run(run) for run in runs]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    payload = sum(run.size for run in encoded)
+    assert held < 3 * payload + 600 * len(encoded), (held, payload)
