@@ -27,8 +27,8 @@ from ._throttle import Throttled
 logger = logging.getLogger(__name__)
 
 Encoded = list[wire.EncodedRun]
-# Runs encoded and handed on at a time: orjson's output holds several times its length until the
-# queue compacts it or the request is sent, so a chunk bounds what encoding holds at once.
+# Runs encoded and handed on at a time: what encoding holds before the queue has it is a chunk's
+# worth, not a whole export's.
 _ENCODE_CHUNK = 64
 
 
