@@ -241,9 +241,12 @@ class _Handler(BaseHTTPRequestHandler):
         values = self.headers.get_all("Content-Length") or []
         if not values:
             return None
-        if len(set(values)) != 1 or not values[0].strip().isdigit():
+        value = values[0].strip()
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if len(set(values)) != 1 or not (value.isascii() and value.isdigit()):
             raise _BodyError(400, "Content-Length is not one number")
-        return int(values[0])
+        # Past 18 digits it exceeds any limit (and int() refuses thousands of digits).
+        return int(value) if len(value) <= 18 else 1 << 62
 
     def _skip_body(self) -> bool:
         """Read and drop a small body so the connection stays in step; False (and the connection

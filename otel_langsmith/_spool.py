@@ -302,7 +302,7 @@ class Spool:
     def _abandoned(path: Path) -> bool:
         host, _, pid = path.name.rsplit(".", 2)[1].rpartition("-")
         if host in ("", _HOST):  # no host: a claim named by an earlier release
-            if not pid.isdigit():
+            if not (pid.isascii() and pid.isdigit()):
                 return False
             return path not in _CLAIMS if int(pid) == os.getpid() else not _pid_alive(int(pid))
         try:

@@ -233,7 +233,7 @@ def parse_multipart(body: bytes, content_type: str) -> list[tuple[str, dict[str,
             raise RejectedRequest(400, f"part {name}: per-part Content-Encoding is not allowed")
         _, type_params = _header_params(headers["content-type"])
         length_text = headers.get("content-length", type_params.get("length"))
-        if length_text is None or not length_text.isdigit():
+        if length_text is None or not (length_text.isascii() and length_text.isdigit() and len(length_text) <= 18):
             raise RejectedRequest(400, f"part {name} has neither a Content-Length header nor a length parameter")
         start = header_end + 4
         end = start + int(length_text)

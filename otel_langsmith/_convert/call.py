@@ -8,6 +8,7 @@ prices a call by.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,17 +42,18 @@ class LLMCall:
 
 
 def number(value: Any) -> int | None:
+    """A count as an integer; None for what is not one (text, NaN, infinities: ``"1e400"`` too)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value == value:
-        return int(value)
     if isinstance(value, str):
         try:
-            return int(float(value))
+            value = float(value)
         except ValueError:
             return None
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
     return None
 
 

@@ -16,6 +16,7 @@ from .values import json_or_text
 
 # A flattened index larger than this is an attack or a bug, not a conversation.
 MAX_INDEX = 10_000
+_INDEX_DIGITS = len(str(MAX_INDEX))
 _ROLES = {"agent": "assistant", "function": "tool", "model": "assistant", "human": "user", "ai": "assistant"}
 
 
@@ -162,6 +163,8 @@ def unflatten(
         digits, _, field = key[cut:].partition(".")
         if not (field and digits.isdecimal()) or "\n" in field:
             continue
+        if len(digits) > _INDEX_DIGITS and len(digits.lstrip("0")) > _INDEX_DIGITS:
+            continue  # beyond MAX_INDEX, and int() refuses texts of thousands of digits
         index = int(digits)
         if index > MAX_INDEX:
             continue

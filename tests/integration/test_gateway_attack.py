@@ -405,6 +405,24 @@ def test_a_negative_chunk_size_is_refused_at_once_not_read_to_the_end_of_the_con
     assert [a[0] for a in answers] in ([400], [413]), answers
 
 
+def test_a_content_length_of_other_digits_or_thousands_of_them_is_a_4xx_and_the_next_request_is_served():
+    # Found here: str.isdigit() takes "\u00b2" (a latin-1 byte 0xB2 in the header) and int() refuses
+    # it, as it refuses a number of 5,000 digits: the handler raised and the sender's connection was
+    # dropped without an answer.
+    with LangSmithReceiver(api_key=KEY) as receiver:
+        with GatewayProcess(env=environment(receiver)) as gateway:
+            head = b"POST /v1/traces HTTP/1.1\r\nHost: g\r\nContent-Type: application/x-protobuf\r\n"
+            superscript = exchange(gateway.url, head + b"Content-Length: \xb2\r\n\r\nxx")
+            thousands = exchange(gateway.url, head + b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")
+            after = exchange(gateway.url, request_bytes(roots(1), PROTOBUF))
+            status, logged = gateway.stop()
+        delivered = set(receiver.runs)
+    assert status == 0, logged
+    assert [a[0] for a in superscript] == [400], superscript
+    assert [a[0] for a in thousands] == [413], thousands
+    assert [a[0] for a in after] == [200] and run_id(1) in delivered
+
+
 # -- gzip members and zstd frames --------------------------------------------------------------------
 
 

@@ -124,3 +124,41 @@ def test_values_of_tens_of_megabytes_thousands_of_events_and_deep_nesting(receiv
     assert len(run["events"]) == len(spans[0].events)
     assert run["extra"]["metadata"]["nan"] is None and run["extra"]["metadata"]["huge.int"] == str(2**100)
     assert run["extra"]["metadata"]["otel_langsmith_truncated"]["inputs"] > 40 * 1024 * 1024
+
+
+def test_one_hostile_number_costs_only_itself(receiver, exporter):
+    # Found here: a token count of infinity or "1e400" raised OverflowError, and an index of 5,000
+    # digits ValueError (int() refuses such texts): the whole span went with its name and times only.
+    huge = "1" * 5000
+    user = '[{"role": "user", "parts": [{"type": "text", "content": "hello"}]}]'
+
+    def body(tracer):
+        chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.input.messages": user}
+        with tracer.start_as_current_span("chat gpt-4o", attributes=chat) as span:
+            span.set_attribute("gen_ai.usage.input_tokens", math.inf)
+            span.set_attribute("gen_ai.usage.output_tokens", "1e400")
+        documents = {
+            "openinference.span.kind": "RETRIEVER",
+            "retrieval.documents.0.document.content": "kept",
+            f"retrieval.documents.{huge}.document.content": "hostile",
+        }
+        tracer.start_span("retrieve", attributes=documents).end()
+        messages = {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "kept too",
+            f"llm.input_messages.{huge}.message.role": "user",
+        }
+        tracer.start_span("llm", attributes=messages).end()
+
+    spans = ended_spans(body)
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert exporter.force_flush()
+    assert receiver.rejected == []
+    chat, retrieve, llm = (receiver.runs[ids.root_run_id(span.context.trace_id)] for span in spans)
+    assert chat["inputs"]["messages"] == [{"role": "user", "content": "hello"}]
+    assert "usage_metadata" not in chat["extra"]["metadata"]
+    assert retrieve["outputs"]["documents"] == [{"page_content": "kept", "metadata": {}}]
+    assert llm["inputs"]["messages"] == [{"role": "user", "content": "kept too"}]
+    for run in (chat, retrieve, llm):
+        assert "otel_langsmith_error" not in run["extra"]["metadata"], run["extra"]["metadata"]
