@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # Placed runs are remembered so that a child arriving after its parent finds it: a few hundred
 # bytes each, most of it the dotted order.
 DEFAULT_MAX_PLACED_BYTES = 16 << 20
+# What a waiting run that cannot be measured counts for.
+_UNMEASURED_SIZE = 64 << 10
 
 
 def _refs(pending: PendingRun) -> tuple[RunKey, ...]:
@@ -48,7 +50,11 @@ def _estimate_size(run: dict[str, Any]) -> int:
     try:
         return len(orjson.dumps(run, default=str))
     except Exception:  # values the wire layer will sanitize: measured as it will send them
+        pass
+    try:
         return len(wire.dumps(run))
+    except Exception:  # the encoder will say why when it meets the run; waiting must not fail
+        return _UNMEASURED_SIZE
 
 
 def _strip(pending: PendingRun, problem: Exception) -> None:

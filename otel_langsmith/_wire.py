@@ -49,7 +49,7 @@ def content_type(boundary: str) -> str:
 def _text_of(value: Any) -> str:
     try:
         return str(value)
-    except Exception:  # a hostile __str__: say what it was, not what it says
+    except Exception:  # a hostile __str__, an int str() refuses: say what it was, not what it says
         return f"<unprintable {type(value).__name__}>"
 
 
@@ -70,7 +70,7 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return value if -(2**63) <= value < 2**64 else str(value)
+        return value if -(2**63) <= value < 2**64 else _text_of(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if depth >= _MAX_DEPTH:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import _ids as ids
 from . import keys
-from .values import json_or_text
+from .values import as_text, json_or_text
 
 
 @dataclass(slots=True)
@@ -268,7 +268,7 @@ KNOWN_PROVIDERS = frozenset(
 
 def guess_provider(model: str) -> str | None:
     """The provider a model name belongs to, when it says (``gpt-4o`` is OpenAI's)."""
-    lowered = str(model).lower()
+    lowered = as_text(model).lower()
     return next((provider for prefix, provider in _MODEL_PREFIXES if lowered.startswith(prefix)), None)
 
 
@@ -280,7 +280,7 @@ def choices(messages: list[dict[str, Any]], finish_reasons: list[str]) -> list[d
         finish = message.pop("finish_reason", None) or (finish_reasons[index] if index < len(finish_reasons) else None)
         choice: dict[str, Any] = {"index": index, "message": message}
         if finish is not None:
-            finish = _FINISH.get(finish, finish)
+            finish = _FINISH.get(finish, finish) if isinstance(finish, str) else as_text(finish)
             # Some record a completed response as "stop" whatever it holds (pydantic-ai's Responses model).
             choice["finish_reason"] = "tool_calls" if finish == "stop" and message.get("tool_calls") else finish
         result.append(choice)

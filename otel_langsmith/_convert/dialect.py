@@ -99,10 +99,14 @@ class View:
     def after(self, seconds: float) -> int:
         """The time ``seconds`` after the span started, kept within the span: a first token is
         never placed before the request or after the answer."""
-        at = self.start_ns + int(seconds * 1e9)
-        if self.end_ns is not None and at > self.end_ns:
-            return self.end_ns
-        return max(at, self.start_ns)
+        offset = seconds * 1e9
+        if not offset > 0:  # before the start, or NaN
+            return self.start_ns
+        end = self.end_ns
+        if offset >= 1e19:  # past any span's end; int() refuses an infinite float
+            return end if end is not None else self.start_ns
+        at = self.start_ns + int(offset)
+        return end if end is not None and at > end else at
 
     def duration(self) -> float | None:
         """The span's length in seconds (None while it is open)."""

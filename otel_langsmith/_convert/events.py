@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Status, StatusCode
 
 from .. import _ids as ids
+from .values import as_text
 
 
 def events(span_events: Sequence[Event]) -> list[dict[str, Any]]:
@@ -23,12 +24,12 @@ def events(span_events: Sequence[Event]) -> list[dict[str, Any]]:
 
 def _describe_exception(event: Event) -> str:
     attributes = event.attributes or {}
-    kind = str(attributes.get("exception.type") or "Exception")
+    kind = as_text(attributes.get("exception.type") or "Exception")
     message = attributes.get("exception.message")
     stacktrace = attributes.get("exception.stacktrace")
-    text = f"{kind}: {message}" if message else kind
+    text = f"{kind}: {as_text(message)}" if message else kind
     if stacktrace:
-        text += f"\n\n{stacktrace}"
+        text += f"\n\n{as_text(stacktrace)}"
     return text
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import orjson
 
-from .values import json_or_text
+from .values import as_text, json_or_text
 
 # A flattened index larger than this is an attack or a bug, not a conversation.
 MAX_INDEX = 10_000
 _INDEX_DIGITS = len(str(MAX_INDEX))
+# Tool results inside tool results are read this deep at most.
+_MAX_RESULT_DEPTH = 16
 _ROLES = {"agent": "assistant", "function": "tool", "model": "assistant", "human": "user", "ai": "assistant"}
 
 
@@ -26,25 +28,31 @@ _CANONICAL_ROLES = frozenset(("system", "user", "assistant", "tool"))
 def normalize_role(role: Any) -> str:
     if type(role) is str and role in _CANONICAL_ROLES:  # nearly always: spares the string work below
         return role
-    text = str(role or "user").strip().lower()
+    text = as_text(role or "user").strip().lower()
     return _ROLES.get(text, text)
 
 
-def _arguments_text(arguments: Any) -> str:
-    if isinstance(arguments, str):
-        return arguments
-    return orjson.dumps(arguments, default=str).decode()
+def json_text(value: Any) -> str:
+    """``value`` as JSON text; as plain text when orjson refuses it (nested past 255 levels, an
+    integer beyond 64 bits, a lone surrogate)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except (TypeError, ValueError):
+        return as_text(value)
 
 
 def _tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": _arguments_text(arguments)}}
+    call: dict[str, Any] = {"type": "function", "function": {"name": name, "arguments": json_text(arguments)}}
     if call_id is not None:
         call["id"] = call_id
     return call
 
 
 def _blob_url(part: Mapping[str, Any]) -> str:
-    return f"data:{part.get('mime_type') or 'application/octet-stream'};base64,{part.get('content', '')}"
+    mime_type = as_text(part.get("mime_type") or "application/octet-stream")
+    return f"data:{mime_type};base64,{as_text(part.get('content', ''))}"
 
 
 def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
@@ -55,6 +63,9 @@ def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
     model call, and a call per part would cost more than most parts' own conversion."""
     if isinstance(messages, (str, bytes)):
         messages = json_or_text(messages, "gen_ai messages")
+        if isinstance(messages, str):
+            # Not JSON (cut by an attribute length limit, say): shown as the text it is, not lost.
+            return [{"role": "assistant" if answers else "user", "content": messages}] if messages.strip() else []
     if not isinstance(messages, list):
         return []
     converted: list[dict[str, Any]] = []
@@ -80,7 +91,7 @@ def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
             kind = part.get("type")
             if kind == "text":
                 text = part.get("content", "")
-                text = text if type(text) is str else str(text)
+                text = text if type(text) is str else as_text(text)
                 if content is None:
                     texts.append(text)
                 else:
@@ -91,7 +102,7 @@ def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
                 continue
             if kind == "tool_call_response":
                 response = result_text(part.get("response", part.get("result")))
-                text = response if isinstance(response, str) else orjson.dumps(response, default=str).decode()
+                text = json_text(response)
                 converted.append({"role": "tool", "tool_call_id": part.get("id"), "content": text})
                 continue
             if content is None:
@@ -101,7 +112,7 @@ def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
             elif kind == "uri":
                 content.append({"type": "image_url", "image_url": {"url": part.get("uri")}})
             elif kind == "reasoning":
-                content.append({"type": "reasoning", "text": str(part.get("content", ""))})
+                content.append({"type": "reasoning", "text": as_text(part.get("content", ""))})
             else:
                 content.append(dict(part))
         if not texts and not content and not tool_calls:
@@ -132,7 +143,7 @@ def system_instructions(instructions: Any) -> dict[str, Any] | None:
         return {"role": "system", "content": parsed}
     if isinstance(parsed, list):
         texts = [
-            str(p.get("content", "")) for p in parsed if isinstance(p, Mapping) and p.get("type", "text") == "text"
+            as_text(p.get("content", "")) for p in parsed if isinstance(p, Mapping) and p.get("type", "text") == "text"
         ]
         return {"role": "system", "content": "\n".join(texts)} if texts else None
     return None
@@ -194,7 +205,7 @@ def from_flat(fields: Mapping[str, Any], *, answers: bool = False) -> dict[str, 
                 # writes it there and in ``tool_calls``): a call, not text.
                 part_calls.append(part)
             else:
-                items.append({"type": "text", "text": str(part.get("text", ""))})
+                items.append({"type": "text", "text": as_text(part.get("text", ""))})
         if all(item["type"] == "text" for item in items):
             message["content"] = "".join(item["text"] for item in items) if items else None
         else:
@@ -235,24 +246,31 @@ def from_prefix(
     return [message for message in (from_flat(item, answers=answers) for item in items) if message is not None]
 
 
-def result_text(value: Any) -> Any:
+def result_text(value: Any, depth: int = 0) -> Any:
     """A tool's result as text when it is made of text blocks (Bedrock's and Anthropic's
     ``[{"text": ...}]``, ``[{"type": "text", "text": ...}]``), else as it is."""
     if isinstance(value, (str, bytes)):
         value = json_or_text(value, "tool result")
+    if depth > _MAX_RESULT_DEPTH:
+        return value  # results inside results, as only an attack nests them
     if isinstance(value, list) and value and all(isinstance(block, Mapping) for block in value):
-        texts = [_block_text(block) for block in value]
+        texts = [_block_text(block, depth) for block in value]
         if all(text is not None for text in texts):
             return "".join(texts)  # type: ignore[arg-type]
     return value
 
 
-def _block_text(block: Mapping[str, Any]) -> str | None:
+def _block_text(block: Mapping[str, Any], depth: int = 0) -> str | None:
     if "toolResult" in block and isinstance(block["toolResult"], Mapping):
-        inner = result_text(block["toolResult"].get("content"))
+        inner = result_text(block["toolResult"].get("content"), depth + 1)
         return inner if isinstance(inner, str) else None
     text = block.get("text", block.get("content") if block.get("type") == "text" else None)
     return text if isinstance(text, str) else None
+
+
+def _function(call: Mapping[str, Any]) -> Mapping[str, Any]:
+    function = call.get("function")
+    return function if isinstance(function, Mapping) else {}
 
 
 def from_blocks(role: str, content: Any) -> list[dict[str, Any]]:
@@ -279,7 +297,7 @@ def from_blocks(role: str, content: Any) -> list[dict[str, Any]]:
                 {
                     "role": "tool",
                     "tool_call_id": result.get("toolUseId", result.get("tool_use_id")),
-                    "content": text if isinstance(text, str) else orjson.dumps(text, default=str).decode(),
+                    "content": json_text(text),
                 }
             )
             continue
@@ -324,8 +342,8 @@ def from_event(name: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         found = [
             _tool_call(
                 call.get("id"),
-                (call.get("function") or {}).get("name"),
-                (call.get("function") or {}).get("arguments", ""),
+                _function(call).get("name"),
+                _function(call).get("arguments", ""),
             )
             for call in calls
             if isinstance(call, Mapping)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .dialects import SESSION_KEYS, USER_KEYS
+from .values import as_text
 
 KEYS = frozenset((*SESSION_KEYS, *USER_KEYS))
 
@@ -25,9 +26,9 @@ def thread(attributes: Mapping[str, Any], present: frozenset[str], metadata: Map
     if session is None:
         session = metadata.get("session_id") or metadata.get("thread_id")
     if session is not None:
-        inherited["session_id"] = str(session)
-        inherited["thread_id"] = str(session)
+        inherited["session_id"] = as_text(session)
+        inherited["thread_id"] = inherited["session_id"]
     user = next((attributes[k] for k in USER_KEYS if attributes.get(k) not in (None, "")), None)
     if user is not None:
-        inherited["user_id"] = str(user)
+        inherited["user_id"] = as_text(user)
     return inherited

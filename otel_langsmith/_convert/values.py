@@ -8,6 +8,7 @@ ones; LangSmith's own exporter even writes them as bytes.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import orjson
@@ -36,6 +37,29 @@ def decode_text(value: bytes, key: str) -> str:
     except UnicodeDecodeError as exc:
         report_once(f"utf8:{key}", "Attribute %r holds invalid UTF-8 (%s); invalid bytes replaced by U+FFFD", key, exc)
         return value.decode("utf-8", errors="replace")
+
+
+def as_text(value: Any) -> str:
+    """``str(value)``, never raising: an int of thousands of digits (which ``str()`` refuses) or a
+    value nested past the recursion limit says what it is instead."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__} too large to show>"
+
+
+def real(value: Any) -> float | None:
+    """A finite number as a float; None for text, booleans, NaN, infinities and integers past a
+    float's range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 # A JSON document starts with one of these once leading whitespace is skipped.
@@ -85,4 +109,4 @@ def text_list(value: Any, key: str) -> list[str]:
         items = list(value)
     else:
         items = [value]
-    return [text for text in (str(item).strip() for item in items) if text]
+    return [text for text in (as_text(item).strip() for item in items) if text]

@@ -14,7 +14,7 @@ from .. import keys
 from .. import messages as msg
 from ..call import LLMCall, UsageTable, first_value, tools, usage
 from ..dialect import Dialect, View, has_rule, kind_rule
-from ..values import as_object
+from ..values import as_object, as_text, real
 
 _OPERATIONS = {
     "chat": "llm",
@@ -124,14 +124,14 @@ def _call(view: View, call: LLMCall) -> None:
         call.request_model = first_value(a, spelled.request_model)
     if call.provider is None:
         provider = first_value(a, spelled.provider)
-        call.provider = str(provider).lower().split(".")[0] if provider is not None else None
+        call.provider = as_text(provider).lower().split(".")[0] if provider is not None else None
     for key in spelled.params:
         value = a.get(key)
         if value is not None:
             call.params.setdefault(_PARAMS[key], list(value) if isinstance(value, tuple) else value)
     finish = a.get("gen_ai.response.finish_reasons")
     if finish is not None and not call.finish_reasons:
-        call.finish_reasons = [str(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
+        call.finish_reasons = [as_text(f) for f in (finish if isinstance(finish, (list, tuple)) else [finish])]
     if call.first_token_ns is None and spelled.first_token:
         call.first_token_ns = _first_token(view, spelled.first_token)
 
@@ -140,8 +140,8 @@ def _first_token(view: View, spelled: tuple[str, ...]) -> int | None:
     if view.attributes.get("gen_ai.request.stream") is False:
         return None  # a call that did not stream: the time written is the whole answer's
     for key in spelled:
-        value = view.attributes.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        value = real(view.attributes.get(key))
+        if value is not None and value >= 0:
             duration = view.duration()
             if duration is not None and value > duration and value / 1000 <= duration:
                 value = value / 1000  # milliseconds, whatever the key says: a token within the span

@@ -112,9 +112,10 @@ def _tool_details(body: Mapping[str, Any], run: dict[str, Any]) -> None:
         if field in run or body.get(key) is None:
             continue
         for message in msg.from_genai(_parsed(body[key])):
-            for tool_call in message.get("tool_calls", ()):
-                if field == "inputs":
-                    run["inputs"] = as_object(tool_call["function"]["arguments"], key, "input")
+            for tool_call in message.get("tool_calls") or ():
+                function = tool_call.get("function") if isinstance(tool_call, Mapping) else None
+                if field == "inputs" and isinstance(function, Mapping) and "arguments" in function:
+                    run["inputs"] = as_object(function["arguments"], key, "input")
             if message.get("role") == "tool" and field == "outputs":
                 run["outputs"] = {"output": message.get("content")}
 

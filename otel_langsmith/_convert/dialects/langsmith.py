@@ -16,7 +16,7 @@ from typing import Any
 
 from ... import _ids as ids
 from ..dialect import RUN_TYPES, Dialect, View, kind_rule
-from ..values import as_object, decode_text, json_or_text, report_once, text_list
+from ..values import as_object, as_text, decode_text, json_or_text, report_once, text_list
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def _text(attributes: Mapping[str, Any], key: str) -> str | None:
         return None
     if isinstance(value, bytes):
         value = decode_text(value, key)
-    text = str(value).strip()
+    text = as_text(value).strip()
     return text or None
 
 

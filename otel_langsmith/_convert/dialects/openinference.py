@@ -14,7 +14,7 @@ from typing import Any
 from .. import messages as msg
 from ..call import LLMCall, UsageTable, first_value, tools, usage
 from ..dialect import Dialect, View, has_rule, kind_rule, prefix_rule
-from ..values import as_object, json_or_text
+from ..values import as_object, as_text, json_or_text
 
 _KINDS = {
     "llm": "llm",
@@ -75,7 +75,7 @@ def _call(view: View, call: LLMCall) -> None:
     call.request_model = call.request_model or first_value(a, _REQUEST_MODEL)
     if call.provider is None:
         provider = first_value(a, _PROVIDER)
-        call.provider = str(provider).lower() if provider is not None else None
+        call.provider = as_text(provider).lower() if provider is not None else None
     if call.input_messages is not None or call.output_messages is not None:
         # The raw request and response they were rebuilt from would only repeat them.
         view.consumed.update((_INPUT, *_MIME.values(), _OUTPUT))
@@ -90,7 +90,7 @@ def _responses_finish(output: Any, messages: list[dict[str, Any]]) -> list[str]:
     if response.get("status") == "incomplete":
         details = response.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, Mapping) else None
-        return ["length" if reason == "max_output_tokens" else str(reason or "incomplete")]
+        return ["length" if reason == "max_output_tokens" else as_text(reason or "incomplete")]
     if response.get("status") != "completed":
         return []
     return ["tool_calls" if any(m.get("tool_calls") for m in messages) else "stop"]
@@ -117,7 +117,7 @@ def _content(view: View, run: dict[str, Any]) -> None:
     found = view.attributes.get("tag.tags")
     if isinstance(found, (list, tuple)):
         view.consumed.add("tag.tags")
-        run["tags"] = sorted({*run.get("tags", ()), *(str(tag) for tag in found)})
+        run["tags"] = sorted({*run.get("tags", ()), *(as_text(tag) for tag in found)})
 
 
 def _value(view: View, key: str, wrap: str) -> dict[str, Any]:

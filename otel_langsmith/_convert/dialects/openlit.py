@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..call import LLMCall, UsageTable, usage
 from ..dialect import Dialect, View
+from ..values import real
 
 _USAGE = UsageTable(
     (
@@ -16,10 +17,10 @@ _USAGE = UsageTable(
 
 
 def _call(view: View, call: LLMCall) -> None:
-    cost = view.attributes.get("gen_ai.usage.cost")
-    if call.cost is None and isinstance(cost, (int, float)) and not isinstance(cost, bool):
+    cost = real(view.attributes.get("gen_ai.usage.cost"))
+    if call.cost is None and cost is not None:
         view.consumed.add("gen_ai.usage.cost")
-        call.cost = float(cost)
+        call.cost = cost
     if call.usage is None and "gen_ai.client.token.usage" in view.present:
         call.usage = usage(view.attributes, view.present, _USAGE)
 

@@ -14,16 +14,16 @@ from typing import Any
 from .. import messages as msg
 from ..call import LLMCall
 from ..dialect import Dialect, GenAIEvent, View
-from ..values import as_object, json_or_text
+from ..values import as_object, as_text, json_or_text, real
 from . import genai_events
 
 
 def _call(view: View, call: LLMCall) -> None:
     a = view.attributes
-    cost = a.get("operation.cost")
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and call.cost is None:
+    cost = real(a.get("operation.cost"))
+    if cost is not None and call.cost is None:
         view.consumed.add("operation.cost")
-        call.cost = float(cost)
+        call.cost = cost
     if a.get("events") is not None:
         found = _events(view.take("events"))
         genai_events.read(call, found)
@@ -45,7 +45,7 @@ def _events(value: Any) -> list[GenAIEvent]:
     if not isinstance(parsed, list):
         return []
     return [
-        (str(event["event.name"]), event, 0)
+        (as_text(event["event.name"]), event, 0)
         for event in parsed
         if isinstance(event, Mapping) and event.get("event.name")
     ]

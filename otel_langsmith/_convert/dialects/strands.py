@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from ..call import LLMCall
 from ..dialect import Dialect, View
+from ..values import real
 
 
 def _call(view: View, call: LLMCall) -> None:
-    value = view.attributes.get("gen_ai.server.time_to_first_token")
-    if call.first_token_ns is None and isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+    value = real(view.attributes.get("gen_ai.server.time_to_first_token"))
+    if call.first_token_ns is None and value is not None and value >= 0:
         call.first_token_ns = view.after(value / 1000)
 
 

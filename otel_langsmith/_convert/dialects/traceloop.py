@@ -15,7 +15,7 @@ from typing import Any
 from .. import messages as msg
 from ..call import LLMCall, first_value, tools
 from ..dialect import Dialect, View, kind_rule
-from ..values import json_or_text, text_list
+from ..values import as_text, json_or_text, text_list
 
 # Where it writes a run's inputs and outputs; on a tool, the same document is in the last key too.
 _INPUTS = ("traceloop.entity.input", "gen_ai.task.input", "gen_ai.tool.call.arguments")
@@ -107,7 +107,7 @@ def _metadata_blob(view: View, run: dict[str, Any]) -> None:
         if isinstance(parsed, dict):
             view.consumed.add("metadata")
             for key, value in parsed.items():
-                view.metadata.setdefault(str(key), value)
+                view.metadata.setdefault(as_text(key), value)
 
 
 def _all_content(view: View, run: dict[str, Any]) -> None:

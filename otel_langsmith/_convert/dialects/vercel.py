@@ -9,7 +9,7 @@ from typing import Any
 from .. import messages as msg
 from ..call import LLMCall, UsageTable, first_value, usage
 from ..dialect import Dialect, View, kind_rule
-from ..values import as_object, json_or_text
+from ..values import as_object, as_text, json_or_text, real
 
 _OPERATIONS = {
     "ai.generatetext.dogenerate": "llm",
@@ -48,14 +48,16 @@ def _call(view: View, call: LLMCall) -> None:
     call.request_model = call.request_model or first_value(a, ("ai.model.id",))
     if call.provider is None:
         provider = first_value(a, ("ai.model.provider",))
-        call.provider = str(provider).lower().split(".")[0] if provider is not None else None
-    ms = first_value(a, _MS_TO_FIRST_CHUNK)
-    if call.first_token_ns is None and isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms >= 0:
+        call.provider = as_text(provider).lower().split(".")[0] if provider is not None else None
+    ms = real(first_value(a, _MS_TO_FIRST_CHUNK))
+    if call.first_token_ns is None and ms is not None and ms >= 0:
         call.first_token_ns = view.after(ms / 1000)
 
 
 def _messages(value: Any) -> list[dict[str, Any]]:
     parsed = json_or_text(value, "ai.prompt.messages")
+    if isinstance(parsed, str) and parsed.strip():
+        return [{"role": "user", "content": parsed}]  # not JSON: shown as the text it is, not lost
     if not isinstance(parsed, list):
         return []
     found = []
@@ -64,7 +66,7 @@ def _messages(value: Any) -> list[dict[str, Any]]:
             continue
         content = message.get("content")
         if isinstance(content, list):
-            texts = [p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"]
+            texts = [as_text(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type") == "text"]
             content = "".join(texts)
         found.append({"role": msg.normalize_role(message.get("role")), "content": content})
     return found
