@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Status, StatusCode
 
 from .. import _ids as ids
+from .._throttle import Throttled
 from . import dialects, events, keys, threads
 from . import run_type as run_types
 from .call import LLMCall, apply, conversation
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# For span_to_pending's callers; a SpanConverter has its own.
+_PROBLEMS = Throttled(logger, logging.WARNING)
+T = TypeVar("T")
 
 
 def span_to_pending(
@@ -58,7 +62,7 @@ def span_to_pending(
     ``logs`` are the GenAI log records emitted inside the span (see :mod:`otel_langsmith._logs`);
     ``conversations`` remembers the conversations converted before (model calls repeat them).
     """
-    return _convert(span, _read_fields(span), project, logs, conversations)
+    return _convert(span, _read_fields(span), project, logs, conversations, _PROBLEMS)
 
 
 def _convert(
@@ -67,6 +71,7 @@ def _convert(
     project: str,
     logs: Sequence[GenAIEvent],
     conversations: Conversations | None,
+    problems: Throttled,
 ) -> PendingRun:
     context, parent, span_name, start_ns, end_ns, status, resource = fields
     if context is None:  # only a hand-built ReadableSpan lacks one
@@ -94,6 +99,7 @@ def _convert(
         start_ns=start_ns,
         end_ns=end_ns,
         conversations=conversations,
+        problems=problems,
     )
     # LangSmith's own keys are on few spans: one look at the keys spares their lookups.
     native = "langsmith" in present
@@ -101,14 +107,14 @@ def _convert(
     run_id, key, parent_ref = _identity(context, parent, identity, view.metadata)
     run = _content(view, span_name)
     if status.status_code is StatusCode.ERROR:
-        run["error"] = events.error(status, span_events)
+        run["error"] = _hooked(view, events.error, status, span_events) or "ERROR"
     session_name, session_id = langsmith.project(attributes) if native else (None, None)
     if session_id is not None:
         run["session_id"] = session_id
     if session_name is not None or session_id is None:
         run["session_name"] = session_name or project
     metadata = _metadata(view, native)
-    inherit = threads.thread(attributes, present, metadata)
+    inherit = _hooked(view, threads.thread, attributes, present, metadata) or {}
     for name, value in inherit.items():
         metadata.setdefault(name, value)
     _otel_ids(metadata, context, run_id if identity.run_id is None and parent is not None else None)
@@ -167,26 +173,47 @@ def _content(view: View, span_name: str) -> dict[str, Any]:
     run_type = infer_run_type(view.attributes, span_name, view.present)
     name = span_name
     for name_of in plan.names:
-        found = name_of(view, run_type)
+        found = _hooked(view, name_of, view, run_type)
         if found:
             name = found
             break
     run: dict[str, Any] = {"name": name, "run_type": run_type}
     if plan.native:
-        langsmith.native_content(view, run)  # before every dialect: they fill only what is empty
+        _hooked(view, langsmith.native_content, view, run)  # before every dialect: they fill only what is empty
     if view.events:
-        run["events"] = events.events(view.events)
+        run["events"] = _hooked(view, events.events, view.events) or []
     if plan.calls and run_type not in _NO_CONVERSATION:
         call = LLMCall()
         for read in plan.calls:
-            read(view, call)
+            _hooked(view, read, view, call)
         if run_type in _MODEL_CALLS:
-            apply(call, run, view.metadata)
+            _hooked(view, apply, call, run, view.metadata)
         else:
-            conversation(call, run)
+            _hooked(view, conversation, call, run)
     for fill in plan.contents:
-        fill(view, run)
+        _hooked(view, fill, view, run)
     return run
+
+
+def _hooked(view: View, hook: Callable[..., T], *args: Any) -> T | None:
+    """One step of a span's conversion. What it raises on a value no dialect foresaw costs what
+    that step would have written, not the rest of the run: the run says which step failed, and
+    the log says so once in a while."""
+    try:
+        return hook(*args)
+    except Exception as exc:
+        step = f"{hook.__module__.rpartition('.')[2]}.{hook.__name__}"
+        view.metadata.setdefault("otel_langsmith_conversion_error", f"{step} raised {type(exc).__name__}")
+        # The exception's text may quote attribute values: the type only, the traceback at debug.
+        view.problems.report(
+            1,
+            "Part of span %r could not be converted (%s raised %s); the rest of its run is sent",
+            view.span.name,
+            step,
+            type(exc).__name__,
+        )
+        logger.debug("%s failed on span %r", step, view.span.name, exc_info=True)
+        return None
 
 
 _MODEL_CALLS = frozenset(("llm", "embedding"))
@@ -433,19 +460,24 @@ class SpanConverter:
         #: Spans a convention failed on (sent with their name, place and times only).
         self.errors = 0
         self._errors_lock = threading.Lock()  # exports may convert on several threads at once
+        # A step that fails costs only its part of the run; a span that fails, all but its place.
+        self._problems = Throttled(logger, logging.WARNING)
+        self._failures = Throttled(logger, logging.ERROR)
 
     def reset_after_fork(self) -> None:
         """Fresh locks for the child (another thread may have held one at the fork)."""
         self._errors_lock = threading.Lock()
         if self._conversations is not None:
             self._conversations = Conversations()
+        self._problems = Throttled(logger, logging.WARNING)
+        self._failures = Throttled(logger, logging.ERROR)
 
     def __call__(self, span: ReadableSpan) -> PendingRun | None:
         try:
             fields = _read_fields(span)
             context, end_ns = fields[0], fields[4]
             logs = self._logs(context.span_id, end_ns is None) if context is not None else ()
-            pending = _convert(span, fields, self._project, logs, self._conversations)
+            pending = _convert(span, fields, self._project, logs, self._conversations, self._problems)
             if self._redact is not None:
                 self._redact(pending.run)
             return pending
@@ -453,7 +485,13 @@ class SpanConverter:
             # Hostile data can break a convention, and a live span can change while it is read.
             with self._errors_lock:
                 self.errors += 1
-            logger.exception("Could not convert span %r; sending its name, place and times only", span.name)
+            self._failures.report(
+                1,
+                "Could not convert span %r (%s); sending its name, place and times only",
+                span.name,
+                type(exc).__name__,
+            )
+            logger.debug("Converting span %r failed", span.name, exc_info=True)
             try:
                 return minimal_pending(span, project=self._project, problem=f"{type(exc).__name__}: {exc}")
             except Exception:

@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 
+from .._throttle import Throttled
 from .call import LLMCall
 from .conversations import Conversations
 
@@ -39,6 +40,7 @@ class View:
         "logs",
         "metadata",
         "present",
+        "problems",
         "span",
         "start_ns",
     )
@@ -54,6 +56,7 @@ class View:
         start_ns: int,
         end_ns: int | None,
         conversations: Conversations | None,
+        problems: Throttled,
     ) -> None:
         self.span = span
         self.attributes = attributes
@@ -63,6 +66,8 @@ class View:
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.conversations = conversations
+        #: Where a conversion step that fails is said (aggregated: bad data repeats on every span).
+        self.problems = problems
         #: Keys a dialect turned into run fields: they do not go to the metadata too.
         self.consumed: set[str] = set()
         #: What the dialects say of the run beyond its fields (``extra.metadata``); wins over the

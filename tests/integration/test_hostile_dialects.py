@@ -15,6 +15,7 @@ error mark those, which send a run with its name, place and times only).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any, NamedTuple
 
@@ -26,6 +27,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from otel_langsmith import _ids as ids
+from otel_langsmith._convert import dialects
+from otel_langsmith._convert.dialect import Dialect
 from otel_langsmith.testing import LangSmithReceiver
 
 # What marks a run sent with its name, place and times only.
@@ -658,3 +661,32 @@ def test_an_int_of_5000_digits_on_a_child_waiting_for_its_parent(receiver, expor
     run = receiver.runs[ids.span_run_id(child.context.span_id)]
     assert LOSSY.isdisjoint(run["extra"]["metadata"]), run["extra"]["metadata"]
     assert at(run, ASKED[0]) == "hello" and at(run, USAGE[0]) == 8
+
+
+def test_a_step_that_raises_on_what_no_dialect_foresaw_costs_only_its_part(receiver, monkeypatch, caplog):
+    # The cases above are the values found so far; the next one will be another. A conversion step
+    # that raises (here a dialect made to) costs what that step would have written: the other
+    # dialects' content stays, the run names the step, and the log says it once for many spans.
+    def broken(view, run):
+        raise RuntimeError("a value no dialect foresaw")
+
+    asked = Dialect(name="broken", reads=frozenset(("gen_ai.operation.name",)), content=broken)
+    monkeypatch.setattr(dialects, "DIALECTS", (*dialects.DIALECTS, asked))
+    exporter = receiver.exporter()
+    spans = [span for _ in range(3) for span in ended(GENAI_CHAT)]
+    with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert exporter.force_flush()
+    exporter.shutdown()
+    assert receiver.rejected == []
+    for span in spans:
+        run = receiver.runs[ids.root_run_id(span.context.trace_id)]
+        for path, value in GENAI_CHAT.expected.values():
+            assert at(run, path) == value, (path, run)
+        assert run["extra"]["metadata"]["otel_langsmith_conversion_error"] == (
+            "test_hostile_dialects.broken raised RuntimeError"
+        )
+    said = [record for record in caplog.records if "could not be converted" in record.getMessage()]
+    assert len(said) == 1, [record.getMessage() for record in said]
+    assert "a value no dialect foresaw" not in caplog.text  # attribute values stay out of the log
+    assert exporter.stats().conversion_errors == 0
