@@ -51,6 +51,8 @@ class OpenSpan:
     posted: bool = False
     #: Sent at all (the span filter kept it).
     kept: bool = True
+    #: The key of its run when it is not its span id (a root, an explicit ``langsmith.span.id``).
+    alias: int | None = None
 
 
 class LiveSpans:
@@ -61,6 +63,9 @@ class LiveSpans:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._open: dict[int, OpenSpan] = {}
+        # Run key -> span id, for open runs whose key is not their span id: found by a
+        # ``langsmith.span.parent_id`` naming them.
+        self._aliases: dict[int, int] = {}
         # Ended spans' placements, for children that start after their parent ended.
         self._closed = PlacedRegistry(max_placed_bytes)
         # A deque: appending and popping need no lock, so a starting span never waits for the placer.
@@ -123,7 +128,7 @@ class LiveSpans:
         parent_span = span.parent
         parent: Placed | None = None
         if identity.parent_run_id is not None and identity.dotted_order is None:
-            parent = self._closed.get(run_key(identity.parent_run_id))
+            parent = self._run_placement(run_key(identity.parent_run_id))
         elif parent_span is None or parent_span.is_remote:
             # A caller in another process may have sent its LangSmith run along.
             parent = remote_parent(parent_context)
@@ -161,8 +166,12 @@ class LiveSpans:
                 own_tags = langsmith.tags(attributes) or []
             if own_metadata or own_tags:
                 placed.lineage = inherit(placed.lineage, own_metadata, tuple(own_tags))
+        key = run_key(placed.run_id)
+        alias = key if key != context.span_id else None
         with self._lock:
-            self._open[context.span_id] = OpenSpan(span, placed, parent, now)
+            self._open[context.span_id] = OpenSpan(span, placed, parent, now, alias=alias)
+            if alias is not None:
+                self._aliases[alias] = context.span_id
 
     def end(self, span_ids: list[int]) -> list[OpenSpan | None]:
         """The open spans that ended (None: never seen), their placements kept for later children.
@@ -173,6 +182,9 @@ class LiveSpans:
                 entry = self._open.pop(span_id, None)
                 if entry is not None:
                     self._closed.remember(span_id, entry.placed)
+                    if entry.alias is not None:
+                        self._aliases.pop(entry.alias, None)
+                        self._closed.remember(entry.alias, entry.placed)
                 entries.append(entry)
         return entries
 
@@ -185,6 +197,13 @@ class LiveSpans:
         with self._lock:
             entry = self._open.get(span_id)
             return entry.placed if entry is not None else self._closed.get(span_id)
+
+    def _run_placement(self, key: int) -> Placed | None:
+        """Where the run of key ``key`` sits: open (by its span, when the key is not the span's id)
+        or ended."""
+        with self._lock:
+            entry = self._open.get(self._aliases.get(key, key))
+            return entry.placed if entry is not None else self._closed.get(key)
 
     def due(self, now: float, live_after: float) -> list[OpenSpan]:
         """Open spans to post as in progress now (each once): open for ``live_after`` seconds."""
@@ -205,6 +224,8 @@ class LiveSpans:
         stale = [span_id for span_id, entry in self._open.items() if now - entry.opened > self._ttl]
         for span_id in stale:
             entry = self._open.pop(span_id)
+            if entry.alias is not None:
+                self._aliases.pop(entry.alias, None)
             self.evicted += 1
             logger.warning(
                 "Span %r (%s) has been open for more than %.0f s: no longer tracked (its run stays in progress)",

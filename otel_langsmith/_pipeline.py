@@ -27,7 +27,6 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
 from ._backlog import Backlog
-from ._live import OpenSpan
 from ._logs import STORE
 from ._placement import Placed
 from ._propagation import register
@@ -209,10 +208,13 @@ class Pipeline:
     def tick(self) -> None:
         """What the worker does each time it wakes: place started spans, convert ended ones, post
         long-open ones, release spans whose parent did not come in time."""
-        self._flush_ended(self._runs.live.due(self._clock(), self.settings.live_after))
+        self._flush_ended(live_after=self.settings.live_after)
         self._put(self._runs.of_expired())
 
-    def _flush_ended(self, live: list[OpenSpan]) -> None:
+    def _flush_ended(self, *, live_after: float | None = None) -> None:
+        """Convert the spans that ended; with ``live_after``, post those open that long as in
+        progress too. Both under one lock: a span marked posted has its post queued before any
+        flush can convert its end (a patch) and queue that."""
         with self._convert_lock:
             ended = _take(self._outbox)
             dropped = _take(self._dropped)
@@ -229,6 +231,7 @@ class Pipeline:
             self._counts.add("spans_received", len(ended))
             self._counts.add("spans_filtered", len(ended) - len(kept))
             del ended, entries
+            live = runs.live.due(self._clock(), live_after) if live_after is not None else []
             # Chunk by chunk, each let go once queued: a large outbox is not held whole till the end.
             kept.reverse()
             while kept or live:
@@ -248,7 +251,7 @@ class Pipeline:
         if self._stopped:
             return False
         try:
-            self._flush_ended([])
+            self._flush_ended()
             self._put(self._runs.of_expired())
             sent = self._backlog.flush(timeout_millis / 1000)
         except Exception:
@@ -271,7 +274,7 @@ class Pipeline:
         if worker is not None:
             worker.join(max(0.0, deadline - time.monotonic()))
         try:
-            self._flush_ended(self._runs.live.due(self._clock(), 0.0))
+            self._flush_ended(live_after=0.0)
             self._put(self._runs.of_waiting("shutdown"))
         except Exception:
             logger.exception("%s failed to convert what it held at shutdown", self._name)

@@ -279,6 +279,75 @@ def test_a_parent_id_set_after_start_naming_the_real_parent_keeps_the_tree(langs
     provider.shutdown()
 
 
+def test_a_parent_id_given_at_start_finds_its_parent_open_or_ended_root_or_explicit(langsmith_receiver):
+    # As the LangSmith SDK's OpenTelemetry mode writes them: the parent's run id among the attributes
+    # a span starts with. The parent is open then (the usual case), a trace's root (whose run id is
+    # not its span's), or a run with an id of its own; or it has ended already.
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock)
+    tracer = provider.get_tracer("parent-id-at-start")
+    explicit = "00000000-0000-0000-0000-0000000000ee"
+    with tracer.start_as_current_span("root") as root:
+        with tracer.start_as_current_span("under-root", attributes={"langsmith.span.parent_id": run_id_of(root)}):
+            pass
+        with tracer.start_as_current_span("step") as step:
+            with tracer.start_as_current_span("under-step", attributes={"langsmith.span.parent_id": run_id_of(step)}):
+                pass
+        with tracer.start_as_current_span("named", attributes={"langsmith.span.id": explicit}):
+            with tracer.start_as_current_span("under-named", attributes={"langsmith.span.parent_id": explicit}):
+                pass
+        # Its parent ended before it starts: placed from the ended run's placement.
+        with tracer.start_as_current_span("late", attributes={"langsmith.span.parent_id": run_id_of(step)}):
+            pass
+    assert processor.force_flush()
+    runs = {run["name"]: run for run in langsmith_receiver.runs.values()}
+    assert runs["named"]["id"] == explicit
+    assert_under(runs["under-root"], runs["root"])
+    assert_under(runs["under-step"], runs["step"])
+    assert_under(runs["under-named"], runs["named"])
+    assert_under(runs["late"], runs["step"])
+    assert_accepted(langsmith_receiver)
+    provider.shutdown()
+
+
+def test_a_span_posted_in_progress_while_a_flush_converts_its_end_is_posted_before_its_patch(langsmith_receiver):
+    # The worker picks a long-open span to post in progress, marking it posted; meanwhile the span
+    # ends and a flush on another thread converts its end. Its end is a patch then: the post in
+    # progress must reach LangSmith before it, or the run is left in progress after it ended.
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock, live_after=1.0)
+    live = processor._pipeline._runs.live
+    picked, go = threading.Event(), threading.Event()
+    real_due = live.due
+
+    def slow_due(now, live_after):
+        found = real_due(now, live_after)
+        if found and threading.current_thread().name == "ticking":
+            picked.set()
+            go.wait(5)
+        return found
+
+    live.due = slow_due
+    span = provider.get_tracer("race").start_span("long")
+    clock.advance(2.0)
+    ticking = threading.Thread(target=processor._pipeline.tick, name="ticking")
+    ticking.start()
+    assert picked.wait(5)
+    span.end()
+    flushing = threading.Thread(target=processor.force_flush, name="flushing")
+    flushing.start()
+    flushing.join(0.3)  # with the flush racing the post, it is done by now
+    go.set()
+    ticking.join(5)
+    flushing.join(5)
+    assert processor.force_flush()
+    run_id = ids.root_run_id(span.get_span_context().trace_id)
+    assert langsmith_receiver.operations(run_id) == ["post", "patch"]
+    assert "end_time" in langsmith_receiver.runs[run_id]
+    assert_accepted(langsmith_receiver)
+    provider.shutdown()
+
+
 # -- 5. fork in the middle of a burst ----------------------------------------------------------------------
 
 
