@@ -76,6 +76,7 @@ class LiveSpans:
         # traces and propagates; what it starts is placed by the next call, after its parent.
         self._placing = threading.local()
         self._problems = Throttled(logger, logging.ERROR)
+        self._missing = Throttled(logger, logging.WARNING)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
 
@@ -129,6 +130,13 @@ class LiveSpans:
         parent: Placed | None = None
         if identity.parent_run_id is not None and identity.dotted_order is None:
             parent = self._run_placement(run_key(identity.parent_run_id))
+            if parent is None:
+                self._missing.report(
+                    1,
+                    "Run %s, named by langsmith.span.parent_id of span %r, was not seen here: the span is a root",
+                    identity.parent_run_id,
+                    span.name,
+                )
         elif parent_span is None or parent_span.is_remote:
             # A caller in another process may have sent its LangSmith run along.
             parent = remote_parent(parent_context)
@@ -138,9 +146,9 @@ class LiveSpans:
             with self._lock:
                 self._open[context.span_id] = OpenSpan(span, parent, parent, now, kept=False)
             return
-        if identity.run_id is not None:
+        if identity.run_id is not None and (parent is None or identity.run_id not in parent.dotted_order):
             run_id = identity.run_id
-        else:
+        else:  # none given, or an ancestor's (a run under itself); the conversion says so
             # A span under a propagated LangSmith run is no root, even without an OTel parent.
             run_id, _ = ids.derived_run_id(
                 context.trace_id, context.span_id, root=parent_span is None and parent is None

@@ -121,6 +121,11 @@ def place(
     if parent is not None and not project_explicit and (parent.session_name or parent.session_id):
         session_name, session_id = parent.session_name, parent.session_id
     lineage = parent.lineage if parent is not None else None
+    if dotted_order is not None and parent is not None and _names_as_parent(dotted_order, parent):
+        # The parent is known here, and placed elsewhere than the order says (another clock wrote
+        # its start): the run goes under the parent as placed, or LangSmith could not place it.
+        run_segment = dotted_order[-_SEGMENT:]
+        dotted_order = f"{parent.dotted_order}.{ids.segment(max(start_us, parent.start_us), run_segment[22:])}"
     if dotted_order is not None:
         placed = Placed.from_dotted_order(
             dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
@@ -134,6 +139,14 @@ def place(
         placed = Placed(dotted_order, start_us, parent.trace_id, session_name, session_id, resource, lineage)
     placed.llm = llm
     return placed
+
+
+def _names_as_parent(dotted_order: str, parent: Placed) -> bool:
+    """Whether ``dotted_order`` names ``parent``'s run as its parent, under another order than the
+    parent's own."""
+    if len(dotted_order) <= _SEGMENT or dotted_order[-_SEGMENT - 37 : -_SEGMENT - 1] != parent.run_id:
+        return False
+    return dotted_order[: -_SEGMENT - 1] != parent.dotted_order
 
 
 def inherit(lineage: Lineage | None, metadata: dict[str, Any], tags: tuple[str, ...]) -> Lineage:

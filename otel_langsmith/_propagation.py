@@ -33,6 +33,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from . import _ids as ids
+from . import _wire as wire
 from ._placement import Lineage, Placed
 from ._throttle import Throttled
 
@@ -144,10 +145,14 @@ class LangSmithPropagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> otel_context.Context:
         context = context if context is not None else otel_context.get_current()
-        header = getter.get(carrier, TRACE_HEADER)
-        if not header:
+        try:
+            header = _texts(getter.get(carrier, TRACE_HEADER))
+            if not header:
+                return context
+            parent = _parent(header[0], _texts(getter.get(carrier, BAGGAGE_HEADER)))
+        except Exception as exc:  # a carrier or a getter of another shape: never the application's problem
+            _ignored("carrier").report(1, "Ignoring LangSmith headers that could not be read (%s)", type(exc).__name__)
             return context
-        parent = _parent(header[0], getter.get(carrier, BAGGAGE_HEADER) or [])
         return otel_context.set_value(_PARENT_KEY, parent, context) if parent is not None else context
 
     def inject(
@@ -156,27 +161,33 @@ class LangSmithPropagator(TextMapPropagator):
         context: otel_context.Context | None = None,
         setter: Setter[CarrierT] = default_setter,
     ) -> None:
-        span_context = trace.get_current_span(context).get_span_context()
-        if not span_context.is_valid:
-            return
-        for registry in list(_registries):
-            placed = registry.placement(span_context.span_id)
-            if placed is not None:
-                break
-        else:
-            logger.debug(
-                "No LangSmith place for span %016x: is LangSmithSpanProcessor installed?", span_context.span_id
+        try:
+            self._inject(carrier, context, setter)
+        except Exception as exc:  # a value a caller or the span carries: never the application's problem
+            _ignored("inject").report(
+                1, "Could not write LangSmith headers (%s); the request goes without", type(exc).__name__
             )
+
+    def _inject(self, carrier: CarrierT, context: otel_context.Context | None, setter: Setter[CarrierT]) -> None:
+        span_context = trace.get_current_span(context).get_span_context()
+        if span_context.is_valid and not span_context.is_remote:
+            placed = _placement(span_context.span_id)
+        else:
+            # No span of this process: a request forwarded as it came passes its caller's run on.
+            placed = remote_parent(context)
+        if placed is None:
             return
         metadata, tags = (placed.lineage.metadata, placed.lineage.tags) if placed.lineage else ({}, ())
         setter.set(carrier, TRACE_HEADER, placed.dotted_order)
         items = []
         if metadata:
-            items.append("langsmith-metadata=" + quote(orjson.dumps(metadata, default=str).decode()))
+            # wire.dumps: what orjson refuses (lone surrogates, ints beyond 64 bits, deep nesting,
+            # as a caller's own baggage may hold) is sanitized, not raised.
+            items.append("langsmith-metadata=" + _quoted(wire.dumps(metadata).decode()))
         if tags:
-            items.append("langsmith-tags=" + quote(",".join(tags)))
+            items.append("langsmith-tags=" + _quoted(",".join(tags)))
         if placed.session_name:
-            items.append("langsmith-project=" + quote(placed.session_name))
+            items.append("langsmith-project=" + _quoted(placed.session_name))
         if not items:
             return
         ours = ",".join(items)
@@ -187,6 +198,34 @@ class LangSmithPropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return {TRACE_HEADER, BAGGAGE_HEADER}
+
+
+def _placement(span_id: int) -> Placed | None:
+    for registry in list(_registries):
+        placed: Placed | None = registry.placement(span_id)
+        if placed is not None:
+            return placed
+    logger.debug("No LangSmith place for span %016x: is LangSmithSpanProcessor installed?", span_id)
+    return None
+
+
+def _quoted(text: str) -> str:
+    return quote(text, errors="replace")  # a lone surrogate has no UTF-8: replaced, not raised
+
+
+def _texts(values: Any) -> list[str]:
+    """A header's values as text: bytes decoded (Kafka and gRPC metadata are bytes), others left out."""
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)):
+        values = [values]
+    found = []
+    for value in values:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, bytes):
+            found.append(value.decode("utf-8", errors="replace"))
+    return found
 
 
 def _existing(carrier: Any, name: str) -> str | None:

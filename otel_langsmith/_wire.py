@@ -36,6 +36,10 @@ OUT_OF_BAND = ("inputs", "outputs", "events", "extra", "error", "serialized")
 # Past this depth a value is cut: orjson refuses deeper documents (its limit is 255 levels).
 _MAX_DEPTH = 200
 TOO_DEEP = "...[nested too deep, cut by otel-langsmith]"
+# Past this many values a copy is cut: a value that holds one list many times over (v = [v, v],
+# three hundred times) has more paths than any copy could hold, and would be copied for ever.
+_MAX_VALUES = 100_000
+TOO_LARGE = "...[too large, cut by otel-langsmith]"
 
 
 def new_boundary() -> str:
@@ -63,8 +67,14 @@ def _default(value: Any) -> Any:
     return _text_of(value)
 
 
-def _sanitize(value: Any, depth: int = 0) -> Any:
-    """A copy that orjson accepts: lone surrogates replaced, huge ints as text, deep values cut."""
+def _sanitize(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A copy that orjson accepts: lone surrogates replaced, huge ints as text, deep values cut, and
+    what lies past :data:`_MAX_VALUES` values (``budget`` counts them down) cut too."""
+    if budget is None:
+        budget = [_MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        return TOO_LARGE
     if isinstance(value, str):
         return value.encode("utf-8", errors="replace").decode("utf-8")
     if isinstance(value, bool) or value is None:
@@ -78,10 +88,10 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, Mapping):
-        return {_sanitize(_text_of(k)): _sanitize(v, depth + 1) for k, v in value.items()}
+        return {_sanitize(_text_of(k)): _sanitize(v, depth + 1, budget) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [_sanitize(v, depth + 1) for v in value]
-    return _sanitize(_text_of(value))
+        return [_sanitize(v, depth + 1, budget) for v in value]
+    return _sanitize(_text_of(value), depth, budget)
 
 
 def dumps(value: Any) -> bytes:

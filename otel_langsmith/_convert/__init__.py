@@ -30,7 +30,7 @@ from .dialects import langsmith
 from .pending import PendingRun, RunKey, run_key
 from .redact import Redaction
 from .run_type import DEFAULT_RUN_TYPE, infer_run_type
-from .values import decode_text
+from .values import decode_text, report_once
 
 __all__ = [
     "LLM_FAMILIES",
@@ -145,11 +145,15 @@ def _identity(
     context: Any, parent: Any, identity: langsmith.ExplicitIdentity, metadata: dict[str, Any]
 ) -> tuple[str, RunKey, RunKey | None]:
     """The run's id, its key, and the key of the run it hangs under (None: a LangSmith root)."""
-    if identity.run_id is not None:
+    if identity.run_id is not None and not _claims_an_ancestor(identity.run_id, context, parent):
         run_id, key = identity.run_id, run_key(identity.run_id)
     else:
         run_id, key = ids.derived_run_id(context.trace_id, context.span_id, root=parent is None)
     if identity.dotted_order is not None:
+        if parent is not None and not parent.is_remote and identity.parent_run_id in _run_ids_of(context, parent):
+            # The order names the OTel parent's run: placed after it, so that a start time the
+            # order got wrong gives way to the parent's own place.
+            return run_id, key, parent.span_id
         return run_id, key, None
     if identity.parent_run_id is not None:
         return run_id, key, run_key(identity.parent_run_id)
@@ -165,6 +169,25 @@ def _identity(
         metadata["OTEL_PARENT_IS_REMOTE"] = True
         return run_id, key, None
     return run_id, key, parent.span_id
+
+
+def _run_ids_of(context: Any, parent: Any) -> tuple[str, str]:
+    """The run ids the OTel parent's run may have: its span's, or its trace root's if it is the root."""
+    return ids.span_run_id(parent.span_id), ids.root_run_id(context.trace_id)
+
+
+def _claims_an_ancestor(run_id: str, context: Any, parent: Any) -> bool:
+    """Whether an explicit ``langsmith.span.id`` is its OTel parent's run id or its trace root's: a
+    run would then overwrite an ancestor and hang under itself. Said once, and the span's own id
+    is used."""
+    if parent is None or parent.is_remote:
+        return False
+    if run_id not in _run_ids_of(context, parent):
+        return False
+    report_once(
+        "langsmith_id_ancestor", "Ignoring langsmith.span.id %s: it is the run id of the span's parent or root", run_id
+    )
+    return True
 
 
 def _content(view: View, span_name: str) -> dict[str, Any]:

@@ -78,6 +78,10 @@ def explicit_identity(attributes: Mapping[str, Any]) -> ExplicitIdentity:
             "dotted_order_time", "Ignoring langsmith.span.dotted_order %r: a segment is earlier than its parent", dotted
         )
         return identity
+    if len({run_id for _, run_id in segments}) < len(segments):
+        # A run under itself: LangSmith would take it as its own parent.
+        report_once("dotted_order_loop", "Ignoring langsmith.span.dotted_order %r: a run appears twice in it", dotted)
+        return identity
     if identity.run_id is not None and identity.run_id != segments[-1][1]:
         report_once(
             "dotted_order_id",
