@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import math
 
-import pytest
 from helpers import ended_spans
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_langsmith import _ids as ids
-from otel_langsmith.testing import LangSmithReceiver
 
 # Every code point, lone surrogates made common (``st.text`` never produces them: build from code points).
 any_text = st.lists(
@@ -62,19 +60,6 @@ attributes = st.dictionaries(
     max_size=8,
 )
 events = st.lists(st.tuples(any_text, st.dictionaries(st.text(min_size=1, max_size=8), values, max_size=3)), max_size=4)
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with LangSmithReceiver() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def exporter(receiver):
-    exporter = receiver.exporter()
-    yield exporter
-    exporter.shutdown()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -29,7 +29,6 @@ from opentelemetry.trace import Status, StatusCode
 from otel_langsmith import _ids as ids
 from otel_langsmith._convert import dialects
 from otel_langsmith._convert.dialect import Dialect
-from otel_langsmith.testing import LangSmithReceiver
 
 # What marks a run sent with its name, place and times only.
 LOSSY = frozenset(("otel_langsmith_conversion_error", "otel_langsmith_error"))
@@ -562,19 +561,6 @@ CASES = [
     case("vercel-prompt-an-object", VERCEL, "answered usage", {"ai.prompt.messages": '{"role": "user"}'}),
     case("vercel-tokens-overflow", VERCEL, "asked answered", {"ai.usage.promptTokens": "1e400"}),
 ]
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with LangSmithReceiver() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def exporter(receiver):
-    exporter = receiver.exporter()
-    yield exporter
-    exporter.shutdown()
 
 
 def ended(span: Span) -> list[ReadableSpan]:
