@@ -124,8 +124,8 @@ def place(
     if dotted_order is not None and parent is not None and _names_as_parent(dotted_order, parent):
         # The parent is known here, and placed elsewhere than the order says (another clock wrote
         # its start): the run goes under the parent as placed, or LangSmith could not place it.
-        run_segment = dotted_order[-_SEGMENT:]
-        dotted_order = f"{parent.dotted_order}.{ids.segment(max(start_us, parent.start_us), run_segment[22:])}"
+        start_us = max(start_us, parent.start_us)
+        dotted_order = f"{parent.dotted_order}.{ids.segment(start_us, dotted_order[-36:])}"
     if dotted_order is not None:
         placed = Placed.from_dotted_order(
             dotted_order, start_us, session_name=session_name, session_id=session_id, resource=resource, lineage=lineage
