@@ -243,7 +243,7 @@ class Backlog:
                         return True
                     # The spool is shared with other processes: look at it again now and then.
                     wait = self._policy.max_backoff if self._store.spool is not None else math.inf
-                self._wake.wait(None if wait == math.inf else wait)
+                self._wake.wait(None if wait == math.inf else min(wait, threading.TIMEOUT_MAX))
             return False
 
     def _attempt(self, deadline: float) -> bool | None:
@@ -264,7 +264,13 @@ class Backlog:
             batch, claim = taken
             try:
                 outcome = self._sender.send(batch, info, deadline=deadline, attempt=self._failures)
-            except Exception:
+            except Exception as exc:
+                spool = self._store.spool
+                if claim is not None and spool is not None:
+                    # Given back, a file the sender cannot handle would come first again, for ever,
+                    # and hold back every file behind it.
+                    spool.set_aside(claim, exc)
+                    return False
                 logger.exception("LangSmith sender failed on a batch of %d run(s); keeping it", len(batch))
                 outcome = Outcome(retry=list(batch), wait=self._policy.max_backoff)
             self._settle(batch, claim, outcome)

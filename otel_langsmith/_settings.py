@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -66,17 +65,21 @@ def _endpoint(raw: str) -> str:
     return unquote(raw).rstrip("/") or DEFAULT_ENDPOINT
 
 
+# Seconds a duration may be at most: a thread cannot wait, nor a socket time out, much longer.
+MAX_SECONDS = 1e9
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError("must be a positive number")
+    if not (0 < value <= MAX_SECONDS):  # NaN fails too
+        raise ValueError(f"must be a positive number of seconds, at most {MAX_SECONDS:g}")
     return value
 
 
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError("must be a number >= 0")
+    if not (0 <= value <= MAX_SECONDS):
+        raise ValueError(f"must be a number of seconds >= 0, at most {MAX_SECONDS:g}")
     return value
 
 
@@ -261,23 +264,26 @@ class Settings:
     def problems(self) -> list[str]:
         """What makes sending impossible, whatever the endpoint does: each a line for the user."""
         found = []
-        parsed = urllib.parse.urlsplit(self.endpoint)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            found.append(
-                f"LANGSMITH_ENDPOINT {safe_url(self.endpoint)!r} is not an http(s) URL "
-                f"(for LangSmith's cloud: {DEFAULT_ENDPOINT})"
-            )
-        else:
-            try:
-                parsed.port  # noqa: B018 - raises for a port that is not a number
-            except ValueError as exc:
-                found.append(f"LANGSMITH_ENDPOINT {safe_url(self.endpoint)!r} has an invalid port ({exc})")
-        if self.api_key is not None:
-            try:
-                self.api_key.encode("latin-1")
-            except UnicodeEncodeError:
-                found.append("LANGSMITH_API_KEY holds characters an HTTP header cannot carry: was it pasted whole?")
+        endpoint = _endpoint_problem(self.endpoint)
+        if endpoint is not None:
+            found.append(f"LANGSMITH_ENDPOINT {safe_url(self.endpoint)!r} {endpoint}")
+        if self.api_key is not None and not _header_safe(self.api_key):
+            found.append("LANGSMITH_API_KEY holds characters an HTTP header cannot carry: was it pasted whole?")
         return found
+
+
+def _endpoint_problem(endpoint: str) -> str | None:
+    try:
+        parsed = urllib.parse.urlsplit(endpoint)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        return f"cannot be parsed ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return f"is not an http(s) URL (for LangSmith's cloud: {DEFAULT_ENDPOINT})"
+    try:
+        parsed.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as exc:
+        return f"has an invalid port ({exc})"
+    return None
 
 
 class Options(TypedDict, total=False):
@@ -334,6 +340,11 @@ def _resolve(declared: dataclasses.Field[Any], argument: Any, env: Mapping[str, 
             logger.warning("Invalid value %s for %s (%s); using the default", shown, variable, exc)
             return _DEFAULT
     return _DEFAULT
+
+
+def _header_safe(value: str) -> bool:
+    """Whether an HTTP header can carry ``value``: latin-1, and no line break or other control."""
+    return all((" " <= character <= "\xff" and character != "\x7f") or character == "\t" for character in value)
 
 
 def safe_url(url: str) -> str:

@@ -27,9 +27,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
+from ._throttle import Throttled
 from ._wire import EncodedRun
 
 logger = logging.getLogger(__name__)
@@ -127,11 +129,31 @@ def _owner() -> str:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # gone, or a pid no process can have
         return False
     except PermissionError:
         return True
     return True
+
+
+def _regular(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (never a symlink's target, never a FIFO,
+    which would block); ``OSError`` otherwise."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 class Spool:
@@ -141,6 +163,7 @@ class Spool:
         self.directory = Path(directory)
         self._max_bytes = max_bytes
         self._checked = False
+        self._refusals = Throttled(logger, logging.ERROR)
         #: Files set aside as unreadable.
         self.corrupt_files = 0
 
@@ -151,9 +174,9 @@ class Spool:
             return
         try:
             _make_private(self.directory)
-        except OSError as exc:
-            raise SpoolRefused(f"cannot create the spool directory {self.directory}: {exc}") from None
-        found = os.stat(self.directory)
+            found = os.stat(self.directory)
+        except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+            raise SpoolRefused(f"cannot use the spool directory {self.directory!r}: {exc}") from None
         if not stat.S_ISDIR(found.st_mode):
             raise SpoolRefused(f"spool_dir {self.directory} is not a directory")
         if found.st_uid != os.geteuid():
@@ -167,7 +190,12 @@ class Spool:
                 f"refused; make it private with: chmod 700 {self.directory}"
             )
         if found.st_mode & 0o077:
-            os.chmod(self.directory, 0o700)  # readable by others: the runs hold prompts and answers
+            try:
+                os.chmod(self.directory, 0o700)  # readable by others: the runs hold prompts and answers
+            except OSError as exc:
+                raise SpoolRefused(
+                    f"spool_dir {self.directory} is readable by other users and cannot be made private: {exc}"
+                ) from None
         self._checked = True
 
     def check(self) -> None:
@@ -177,11 +205,26 @@ class Spool:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         probe.unlink()
 
-    def _files(self) -> list[Path]:
+    def _entries(self) -> list[os.DirEntry[str]]:
         try:
-            return sorted(p for p in self.directory.iterdir() if p.name.endswith(_SUFFIX))
-        except FileNotFoundError:
+            with os.scandir(self.directory) as found:
+                return list(found)
+        except OSError:  # gone, or no longer a directory: nothing waits here
             return []
+
+    def _files(self) -> list[Path]:
+        """The batches waiting, oldest first: regular files only. Anything else named like one (a
+        symlink, which could lead outside the directory or nowhere; a FIFO, which would block a
+        read; a directory) is set aside, never followed or opened."""
+        files = []
+        for entry in self._entries():
+            if not entry.name.endswith(_SUFFIX):
+                continue
+            if _regular(entry):
+                files.append(Path(entry.path))
+            else:
+                self.set_aside(Path(entry.path), ValueError("not a regular file"))
+        return sorted(files)
 
     def write(self, batch: Batch) -> int:
         """Store a batch durably; returns the runs dropped (oldest first) to make room for it.
@@ -210,8 +253,8 @@ class Spool:
         sizes = {}
         for path in files:
             try:
-                sizes[path] = path.stat().st_size
-            except FileNotFoundError:
+                sizes[path] = path.stat(follow_symlinks=False).st_size
+            except OSError:
                 continue
         total = sum(sizes.values())
         dropped = 0
@@ -223,8 +266,8 @@ class Spool:
             runs = self._count_runs(path)
             try:
                 path.unlink()
-            except FileNotFoundError:
-                continue  # another process took it
+            except OSError:
+                continue  # another process took it, or it cannot go: the next one may
             total -= sizes[path]
             dropped += runs
         return dropped
@@ -232,7 +275,7 @@ class Spool:
     @staticmethod
     def _count_runs(path: Path) -> int:
         try:
-            with open(path, "rb") as handle:
+            with _open_regular(path) as handle:
                 header = orjson.loads(handle.readline())
             return len(header["runs"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -241,10 +284,13 @@ class Spool:
     def pending(self) -> int:
         """Files waiting, and files this process has taken but not settled yet."""
         mine = f".{_owner()}.taken"
-        try:
-            return sum(1 for p in self.directory.iterdir() if p.name.endswith((_SUFFIX, mine)))
-        except FileNotFoundError:
-            return 0
+        count = 0
+        for entry in self._entries():
+            if entry.name.endswith((_SUFFIX, mine)):
+                count += 1
+            elif entry.name.endswith(".taken") and self._abandoned(Path(entry.path)):
+                count += 1  # a killed process's claim: taking recovers it
+        return count
 
     def take(self) -> tuple[Path, list[EncodedRun]] | None:
         """The oldest batch, taken for this process; None when the spool is empty."""
@@ -255,14 +301,19 @@ class Spool:
             _CLAIMS.add(claimed)  # before the rename: this process's other spools leave it alone
             try:
                 os.rename(path, claimed)
-                os.utime(claimed)  # the claim's age, for other hosts
             except FileNotFoundError:
                 _CLAIMS.discard(claimed)
                 continue  # another process was faster
+            except OSError as exc:  # a read-only directory, say: the runs in memory go on
+                _CLAIMS.discard(claimed)
+                self._refusals.report(1, "Cannot take LangSmith spool files from %s (%s)", self.directory, exc)
+                return None
             try:
-                return claimed, decode_file(claimed.read_bytes())
+                os.utime(claimed, follow_symlinks=False)  # the claim's age, for other hosts
+                with _open_regular(claimed) as handle:
+                    return claimed, decode_file(handle.read())
             except (OSError, ValueError) as exc:
-                self._set_aside(claimed, exc)
+                self.set_aside(claimed, exc)
         return None
 
     def done(self, claimed: Path) -> None:
@@ -277,11 +328,13 @@ class Spool:
         except FileNotFoundError:
             pass
 
-    def _set_aside(self, path: Path, problem: Exception) -> None:
+    def set_aside(self, path: Path, problem: Exception) -> None:
         _CLAIMS.discard(path)
         corrupt = self.directory / "corrupt"
         try:
             corrupt.mkdir(mode=0o700, exist_ok=True)
+            if not stat.S_ISDIR(corrupt.lstat().st_mode):
+                raise NotADirectoryError(corrupt)  # a symlink would lead the file outside
             os.replace(path, corrupt / path.name)
         except OSError:
             path.unlink(missing_ok=True)  # never left claimed: it would be taken again and again
@@ -289,10 +342,7 @@ class Spool:
         logger.error("LangSmith spool file %s is unreadable (%s); moved to %s", path.name, problem, corrupt)
 
     def _recover_abandoned(self) -> None:
-        try:
-            taken = [p for p in self.directory.iterdir() if p.name.endswith(".taken")]
-        except FileNotFoundError:
-            return
+        taken = [Path(entry.path) for entry in self._entries() if entry.name.endswith(".taken")]
         for path in taken:
             if self._abandoned(path):
                 logger.info("Recovering spool file %s from a process that is gone", path.name)
@@ -306,6 +356,6 @@ class Spool:
                 return False
             return path not in _CLAIMS if int(pid) == os.getpid() else not _pid_alive(int(pid))
         try:
-            return time.time() - path.stat().st_mtime > _STALE_CLAIM
-        except FileNotFoundError:
+            return time.time() - path.stat(follow_symlinks=False).st_mtime > _STALE_CLAIM
+        except OSError:
             return False

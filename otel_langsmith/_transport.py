@@ -294,7 +294,10 @@ class Transport:
         session: requests.Session | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self._origin = urllib.parse.urlsplit(endpoint)
+        try:
+            self._origin = urllib.parse.urlsplit(endpoint)
+        except ValueError:  # Settings.problems() names it; nothing is sent to it
+            self._origin = urllib.parse.urlsplit("")
         self._api_key = api_key
         self._timeout = timeout
         self._headers = {"User-Agent": f"otel-langsmith/{__version__}", "Accept": "application/json"}
@@ -477,9 +480,12 @@ class Transport:
 
     def _mask(self, text: object) -> str:
         message = str(text)
-        # A key too short to be a real one would mask ordinary words instead.
-        if self._api_key and len(self._api_key) >= 8 and self._api_key in message:
-            message = message.replace(self._api_key, "<api key>")
+        key = self._api_key
+        # A key too short to be a real one would mask ordinary words instead. Its repr too: an
+        # error about a key with a line break quotes it escaped.
+        if key and len(key) >= 8:
+            for shown in {key, repr(key)[1:-1]}:
+                message = message.replace(shown, "<api key>")
         password = self._origin.password
         if password and password in message:
             message = message.replace(password, "***")
