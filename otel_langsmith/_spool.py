@@ -25,6 +25,7 @@ import socket
 import stat
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -116,6 +117,8 @@ def _make_private(directory: Path) -> None:
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
 # A claim from another host older than this was abandoned: an attempt lasts a request's timeout.
 _STALE_CLAIM = 600.0
+# Seconds the files of a spool that refused to give them up (read-only) are left alone.
+_REST_AFTER_REFUSAL = 30.0
 # The claims this process holds. A claim in this process's name that is not here was left by an
 # earlier process with the same pid on this host (a container's PID 1, restarted after a kill).
 _CLAIMS: set[Path] = set()
@@ -164,6 +167,11 @@ class Spool:
         self._max_bytes = max_bytes
         self._checked = False
         self._refusals = Throttled(logger, logging.ERROR)
+        # The batches seen at the last listing and not taken yet, oldest first: a listing per file
+        # taken would make draining thousands of files quadratic.
+        self._known: deque[Path] = deque()
+        # Until then, the files cannot be taken (see take): not counted, so the sender does not spin.
+        self._resting_until = 0.0
         #: Files set aside as unreadable.
         self.corrupt_files = 0
 
@@ -283,6 +291,10 @@ class Spool:
 
     def pending(self) -> int:
         """Files waiting, and files this process has taken but not settled yet."""
+        if self._known:
+            return len(self._known)
+        if time.monotonic() < self._resting_until:
+            return 0
         mine = f".{_owner()}.taken"
         count = 0
         for entry in self._entries():
@@ -295,8 +307,13 @@ class Spool:
     def take(self) -> tuple[Path, list[EncodedRun]] | None:
         """The oldest batch, taken for this process; None when the spool is empty."""
         self.check_trusted()
-        self._recover_abandoned()
-        for path in self._files():
+        if not self._known:
+            if time.monotonic() < self._resting_until:
+                return None
+            self._recover_abandoned()
+            self._known = deque(self._files())
+        while self._known:
+            path = self._known.popleft()
             claimed = path.with_name(f"{path.name}.{_owner()}.taken")
             _CLAIMS.add(claimed)  # before the rename: this process's other spools leave it alone
             try:
@@ -306,6 +323,8 @@ class Spool:
                 continue  # another process was faster
             except OSError as exc:  # a read-only directory, say: the runs in memory go on
                 _CLAIMS.discard(claimed)
+                self._known.clear()
+                self._resting_until = time.monotonic() + _REST_AFTER_REFUSAL
                 self._refusals.report(1, "Cannot take LangSmith spool files from %s (%s)", self.directory, exc)
                 return None
             try:
@@ -322,11 +341,12 @@ class Spool:
 
     def give_back(self, claimed: Path) -> None:
         _CLAIMS.discard(claimed)
-        original = claimed.name.rsplit(".", 2)[0]
+        original = claimed.with_name(claimed.name.rsplit(".", 2)[0])
         try:
-            os.rename(claimed, claimed.with_name(original))
+            os.rename(claimed, original)
         except FileNotFoundError:
-            pass
+            return
+        self._known.appendleft(original)  # the oldest: sent first again
 
     def set_aside(self, path: Path, problem: Exception) -> None:
         _CLAIMS.discard(path)
