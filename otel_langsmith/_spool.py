@@ -146,6 +146,13 @@ def _regular(entry: os.DirEntry[str]) -> bool:
         return False
 
 
+def _older(entry: os.DirEntry[str], seconds: float) -> bool:
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime > seconds
+    except OSError:
+        return False
+
+
 def _open_regular(path: Path) -> BinaryIO:
     """``path`` opened for reading if it is a regular file (never a symlink's target, never a FIFO,
     which would block); ``OSError`` otherwise."""
@@ -362,11 +369,15 @@ class Spool:
         logger.error("LangSmith spool file %s is unreadable (%s); moved to %s", path.name, problem, corrupt)
 
     def _recover_abandoned(self) -> None:
-        taken = [Path(entry.path) for entry in self._entries() if entry.name.endswith(".taken")]
-        for path in taken:
-            if self._abandoned(path):
-                logger.info("Recovering spool file %s from a process that is gone", path.name)
-                self.give_back(path)
+        """Claims of processes that are gone go back to the spool; files a writer killed mid-write
+        left half written go away (a write takes milliseconds: one this old was abandoned)."""
+        entries = self._entries()
+        for entry in entries:
+            if entry.name.endswith(".taken") and self._abandoned(Path(entry.path)):
+                logger.info("Recovering spool file %s from a process that is gone", entry.name)
+                self.give_back(Path(entry.path))
+            elif entry.name.startswith(".") and entry.name.endswith(f"{_SUFFIX}.tmp") and _older(entry, _STALE_CLAIM):
+                Path(entry.path).unlink(missing_ok=True)
 
     @staticmethod
     def _abandoned(path: Path) -> bool:

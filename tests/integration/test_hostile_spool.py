@@ -717,6 +717,23 @@ def test_writers_killed_mid_write_leave_only_whole_files_each_sent_once(langsmit
     assert pending_files(spool) == [] and not (spool / "corrupt").exists()
 
 
+def test_a_half_written_file_a_killed_writer_left_goes_once_it_is_old(langsmith, tmp_path):
+    # A writer killed between its write and its rename leaves ".<name>.batch.tmp": never sent, and
+    # not counted by spool_max_bytes. Once older than any write could take, it is removed; one
+    # being written now is left to its writer.
+    spool = tmp_path / "spool"
+    expected = spool_good(spool, 2, "whole")
+    abandoned = plant(spool, ".00000000000000000001-1-dead.batch.tmp", b"half a fil")
+    old = time.time() - 3600
+    os.utime(abandoned, (old, old))
+    writing = plant(spool, ".00000000000000000002-2-busy.batch.tmp", b"being writ")
+    exporter = exporter_on(langsmith, spool)
+    assert exporter.force_flush(5_000)
+    exporter.shutdown(2_000)
+    assert names(langsmith) == expected
+    assert not abandoned.exists() and writing.exists()
+
+
 def test_two_processes_drain_one_spool_full_of_junk(langsmith, tmp_path):
     spool = tmp_path / "spool"
     expected: set[str] = set()
