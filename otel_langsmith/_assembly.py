@@ -17,8 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
@@ -48,11 +46,7 @@ class _Waiting:
 
 def _estimate_size(run: dict[str, Any]) -> int:
     try:
-        return len(orjson.dumps(run, default=str))
-    except Exception:  # values the wire layer will sanitize: measured as it will send them
-        pass
-    try:
-        return len(wire.dumps(run))
+        return len(wire.dumps(run))  # values orjson refuses measured as they will be sent, sanitized
     except Exception:  # the encoder will say why when it meets the run; waiting must not fail
         return _UNMEASURED_SIZE
 

@@ -147,10 +147,10 @@ class LiveSpans:
                 self._open[context.span_id] = OpenSpan(span, parent, parent, now, kept=False)
             return
         if identity.run_id is not None and (parent is None or identity.run_id not in parent.dotted_order):
-            run_id = identity.run_id
+            run_id, key = identity.run_id, run_key(identity.run_id)
         else:  # none given, or an ancestor's (a run under itself); the conversion says so
             # A span under a propagated LangSmith run is no root, even without an OTel parent.
-            run_id, _ = ids.derived_run_id(
+            run_id, key = ids.derived_run_id(
                 context.trace_id, context.span_id, root=parent_span is None and parent is None
             )
         session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
@@ -174,7 +174,6 @@ class LiveSpans:
                 own_tags = langsmith.tags(attributes) or []
             if own_metadata or own_tags:
                 placed.lineage = inherit(placed.lineage, own_metadata, tuple(own_tags))
-        key = run_key(placed.run_id)
         alias = key if key != context.span_id else None
         with self._lock:
             self._open[context.span_id] = OpenSpan(span, placed, parent, now, alias=alias)

@@ -8,14 +8,13 @@ prices a call by.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _ids as ids
 from . import keys
-from .values import as_text, json_or_text
+from .values import as_text, json_or_text, real
 
 
 @dataclass(slots=True)
@@ -43,18 +42,15 @@ class LLMCall:
 
 def number(value: Any) -> int | None:
     """A count as an integer; None for what is not one (text, NaN, infinities: ``"1e400"`` too)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    return None
+    found = real(value)
+    return int(found) if found is not None else None
 
 
 def first_value(attributes: Mapping[str, Any], spellings: tuple[str, ...]) -> Any:
