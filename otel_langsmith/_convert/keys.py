@@ -26,9 +26,11 @@ _MAX_CACHED_CHARS = 8192
 class KeySet(frozenset[str]):
     """A span's keys and their dotted prefixes, with the answers already worked out for them."""
 
-    __slots__ = ("answers",)
+    __slots__ = ("answers", "keys")
 
     answers: dict[Any, Any]
+    #: The keys alone, in the order the attributes hold them (questions about their layout).
+    keys: tuple[str, ...]
 
 
 _cache: dict[tuple[str, ...], KeySet] = {}
@@ -45,6 +47,7 @@ def _key_set(keys: tuple[str, ...]) -> KeySet:
             depth += 1
     key_set = KeySet(found)
     key_set.answers = {}
+    key_set.keys = keys
     return key_set
 
 

@@ -7,11 +7,12 @@ docs/conversion.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 
+from . import keys
 from .values import as_text, json_or_text
 
 # A flattened index larger than this is an attack or a bug, not a conversation.
@@ -160,14 +161,34 @@ def unflatten(
     Non-numeric segments (``gen_ai.prompt.prompt_filter_results``) are not messages and are left
     out; indices beyond :data:`MAX_INDEX` are skipped without dropping their valid siblings. The
     keys used join ``consumed`` (the others stay as metadata). ``present`` (:func:`keys.present` of
-    the attributes) spares the scan when no key has the prefix.
+    the attributes) spares the scan when no key has the prefix, and keeps where each key goes for
+    the next span with the same keys.
     """
     if present is not None and prefix not in present:
         return []
+    if isinstance(present, keys.KeySet) and len(present.keys) == len(attributes):
+        groups, used = keys.answer(present, (_layout, prefix), _layout)
+        try:
+            items = [{field: attributes[key] for field, key in group} for group in groups]
+        except KeyError:
+            pass  # ``present`` was not these attributes' after all: read them as they are
+        else:
+            if consumed is not None:
+                consumed.update(used)
+            return items
+    buckets: dict[int, dict[str, Any]] = {}
+    for index, field, key in _indexed(attributes, prefix):
+        buckets.setdefault(index, {})[field] = attributes[key]
+        if consumed is not None:
+            consumed.add(key)
+    return [buckets[index] for index in sorted(buckets)]
+
+
+def _indexed(names: Iterable[str], prefix: str) -> Iterator[tuple[int, str, str]]:
+    """``(index, field, key)`` of each ``prefix.{index}.{field}`` key."""
     start = prefix + "."
     cut = len(start)
-    buckets: dict[int, dict[str, Any]] = {}
-    for key, value in attributes.items():
+    for key in names:
         if not key.startswith(start):
             continue
         # "{index}.{field}": a partition rather than a regular expression, as this runs per key.
@@ -177,12 +198,22 @@ def unflatten(
         if len(digits) > _INDEX_DIGITS and len(digits.lstrip("0")) > _INDEX_DIGITS:
             continue  # beyond MAX_INDEX, and int() refuses texts of thousands of digits
         index = int(digits)
-        if index > MAX_INDEX:
-            continue
-        buckets.setdefault(index, {})[field] = value
-        if consumed is not None:
-            consumed.add(key)
-    return [buckets[index] for index in sorted(buckets)]
+        if index <= MAX_INDEX:
+            yield index, field, key
+
+
+# Per index, in index order, the (field, key) pairs of its keys; then all the keys used.
+_Layout = tuple[tuple[tuple[tuple[str, str], ...], ...], tuple[str, ...]]
+
+
+def _layout(key_set: frozenset[str], question: tuple[object, str]) -> _Layout:
+    """Where a prefix's keys go: the same for every span with the key set, so kept with it."""
+    buckets: dict[int, list[tuple[str, str]]] = {}
+    used = []
+    for index, field, key in _indexed(key_set.keys, question[1]):  # type: ignore[attr-defined]
+        buckets.setdefault(index, []).append((field, key))
+        used.append(key)
+    return tuple(tuple(buckets[index]) for index in sorted(buckets)), tuple(used)
 
 
 def from_flat(fields: Mapping[str, Any], *, answers: bool = False) -> dict[str, Any] | None:

@@ -153,6 +153,53 @@ def test_a_key_that_is_only_a_prefix_of_another_answers_nothing(record_spans):
     assert pending.metadata["gen_ai.system.vendor"] == "acme"
 
 
+FLAT_KEY = st.one_of(
+    st.builds("p.{}.{}".format, st.sampled_from(["0", "1", "01", "2", "10000", "10001", "x", ""]), KEY),
+    st.builds("p.{}".format, KEY),
+    KEY,
+)
+
+
+@settings(deadline=None)
+@given(st.lists(FLAT_KEY, max_size=12, unique=True), st.data())
+def test_flattened_keys_read_through_their_kept_layout_as_the_long_way(names, data):
+    attributes = {name: data.draw(st.integers()) for name in names}
+    present = keys.present(tuple(attributes))
+    for _ in range(2):  # worked out, then kept with the key set
+        kept: set[str] = set()
+        scanned: set[str] = set()
+        assert messages.unflatten(attributes, "p", present, kept) == messages.unflatten(attributes, "p", None, scanned)
+        assert kept == scanned
+    # Another span with the same keys reads its own values, not those of the span before.
+    others = {name: -value - 1 for name, value in attributes.items()}
+    assert messages.unflatten(others, "p", keys.present(tuple(others))) == messages.unflatten(others, "p")
+
+
+def test_flattened_keys_are_read_as_they_are_when_the_key_set_is_not_theirs():
+    present = keys.present(("p.0.a", "p.1.b"))
+    messages.unflatten({"p.0.a": 1, "p.1.b": 2}, "p", present)  # the layout kept for those keys
+    consumed: set[str] = set()
+    assert messages.unflatten({"p.0.a": 1, "p.2.c": 3}, "p", present, consumed) == [{"a": 1}, {"c": 3}]
+    assert consumed == {"p.0.a", "p.2.c"}
+
+
+def test_documents_of_retrievers_with_the_same_keys_keep_their_own_content(record_spans):
+    def retriever(word: str) -> dict[str, object]:
+        return {
+            "openinference.span.kind": "RETRIEVER",
+            **{f"retrieval.documents.{i}.document.content": f"{word} {i}" for i in range(3)},
+            "retrieval.documents.1.document.score": 0.5,
+        }
+
+    first = convert(record_spans, retriever("alpha"), name="retrieve")
+    second = convert(record_spans, retriever("beta"), name="retrieve")
+    for pending, word in ((first, "alpha"), (second, "beta")):
+        documents = pending.run["outputs"]["documents"]
+        assert [document["page_content"] for document in documents] == [f"{word} {i}" for i in range(3)]
+        assert documents[1]["metadata"] == {"score": 0.5}
+        assert not any(key.startswith("retrieval.documents") for key in pending.metadata)
+
+
 # Keys no convention reads, then a key (or a key under a prefix) each convention reads.
 _PLAIN_KEYS = ("http.request.method", "url.full", "server.port", "db.system", "db.statement", "raw.payload")
 _CONVENTION_KEYS = (

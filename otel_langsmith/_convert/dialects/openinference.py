@@ -133,11 +133,13 @@ def _documents(view: View, run: dict[str, Any]) -> None:
     converted = []
     for document in documents:
         fields = {key.removeprefix("document."): value for key, value in document.items()}
-        meta = json_or_text(fields.get("metadata"), "document metadata") if fields.get("metadata") is not None else {}
+        found = fields.get("metadata")
+        meta = json_or_text(found, "document metadata") if found is not None else {}
         meta = dict(meta) if isinstance(meta, Mapping) else {"metadata": meta}
         for extra in ("id", "score"):
-            if fields.get(extra) is not None:
-                meta.setdefault(extra, fields[extra])
+            value = fields.get(extra)
+            if value is not None:
+                meta.setdefault(extra, value)
         converted.append({"page_content": fields.get("content", ""), "metadata": meta})
     if converted:
         run.setdefault("outputs", {})
