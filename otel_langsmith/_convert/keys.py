@@ -1,10 +1,11 @@
 """Which attribute keys a span has, worked out once per key set.
 
 Conversion asks the same questions of every span: is there a ``langsmith.*`` key, any
-``llm.input_messages.N.*``, which spelling of the input token count? Asked by scanning the keys,
-they cost more than the conversion itself. But an instrumentation writes the same keys on every span
-of a kind, so the answers are kept with the key set, and the key sets are cached by the tuple of
-keys: after the first span of a kind, each question is one lookup.
+``llm.input_messages.N.*``, which spelling of the input token count, which index and field each
+flattened key holds? Asked by scanning the keys, they cost more than the conversion itself. But an
+instrumentation writes the same keys on every span of a kind, so the answers are kept with the key
+set, and the key sets are cached by the tuple of keys: after the first span of a kind, each
+question is one lookup.
 """
 
 from __future__ import annotations
