@@ -96,6 +96,7 @@ class Assembler:
         self.released_as_root: Counter[str] = Counter()
         # Traces split on purpose (a gateway fed by span) release roots all the time: one line now and then.
         self._released_log = Throttled(logger, logging.WARNING)
+        self._duplicates = Throttled(logger, logging.WARNING)
         #: Runs that could not be placed with their content (sent with their place and name only),
         #: and runs that could not be placed at all.
         self.errors = 0
@@ -228,6 +229,7 @@ class Assembler:
         stack = [root]
         while stack:
             pending = stack.pop()
+            self._keep_ids_apart(pending)
             refs = _refs(pending)
             if pending.transparent:
                 # Left out by the span filter: its children take its place, under its parent.
@@ -248,6 +250,24 @@ class Assembler:
                     for entry in waiting[:]:  # _unwait removes each from the list
                         self._unwait(entry)
                         stack.append(entry.pending)
+
+    def _keep_ids_apart(self, pending: PendingRun) -> None:
+        """A run whose id another span's run has already (two spans with one ``langsmith.span.id``,
+        two roots of one trace) goes under its own span's id: one id would send one run over the other."""
+        key = pending.key
+        if key == pending.span_id or pending.dotted_order is not None or key not in self._placed:
+            return
+        if pending.span_id in self._placed and self._placed[pending.span_id] is self._placed[key]:
+            return  # the same span, exported again
+        pending.metadata["otel_langsmith_duplicate_run_id"] = pending.run_id
+        self._duplicates.report(
+            1,
+            "Span %s (trace %032x) has run id %s, which another span's run has already: sent under its own id",
+            ids.span_hex(pending.span_id),
+            pending.otel_trace_id,
+            pending.run_id,
+        )
+        pending.run_id, pending.key = ids.span_run_id(pending.span_id), pending.span_id
 
     def _place_reduced(self, pending: PendingRun, refs: tuple[RunKey, ...], problem: Exception) -> bool:
         """A run that could not be placed goes with its place and name only, or, failing that

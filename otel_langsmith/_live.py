@@ -53,6 +53,8 @@ class OpenSpan:
     kept: bool = True
     #: The key of its run when it is not its span id (a root, an explicit ``langsmith.span.id``).
     alias: int | None = None
+    #: The run id it had, which another span's run had already (it is sent under its own).
+    taken_id: str | None = None
 
 
 class LiveSpans:
@@ -77,6 +79,7 @@ class LiveSpans:
         self._placing = threading.local()
         self._problems = Throttled(logger, logging.ERROR)
         self._missing = Throttled(logger, logging.WARNING)
+        self._duplicates = Throttled(logger, logging.WARNING)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
 
@@ -153,6 +156,17 @@ class LiveSpans:
             run_id, key = ids.derived_run_id(
                 context.trace_id, context.span_id, root=parent_span is None and parent is None
             )
+        taken = None
+        if key != context.span_id and self._taken(key):
+            # Two spans with one langsmith.span.id, two roots of one trace: one id would send one
+            # run over the other.
+            taken, run_id, key = run_id, ids.span_run_id(context.span_id), context.span_id
+            self._duplicates.report(
+                1,
+                "Span %r has run id %s, which another span's run has already: sent under its own id",
+                span.name,
+                taken,
+            )
         session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
         placed = place(
             run_id,
@@ -176,9 +190,13 @@ class LiveSpans:
                 placed.lineage = inherit(placed.lineage, own_metadata, tuple(own_tags))
         alias = key if key != context.span_id else None
         with self._lock:
-            self._open[context.span_id] = OpenSpan(span, placed, parent, now, alias=alias)
+            self._open[context.span_id] = OpenSpan(span, placed, parent, now, alias=alias, taken_id=taken)
             if alias is not None:
                 self._aliases[alias] = context.span_id
+
+    def _taken(self, key: int) -> bool:
+        with self._lock:
+            return key in self._aliases or key in self._closed
 
     def end(self, span_ids: list[int]) -> list[OpenSpan | None]:
         """The open spans that ended (None: never seen), their placements kept for later children.

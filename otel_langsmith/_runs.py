@@ -139,6 +139,8 @@ class Runs:
             parent = None
         else:
             placed, parent = entry.placed, entry.parent
+            if entry.taken_id is not None:
+                pending.metadata["otel_langsmith_duplicate_run_id"] = entry.taken_id
         pending.run_id = placed.run_id
         try:
             fill(pending, placed, parent)

@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_langsmith import LangSmithLogProcessor, LangSmithPropagator, LangSmithSpanExporter, LangSmithSpanProcessor
@@ -529,20 +530,65 @@ def test_a_span_claiming_its_parents_run_id_costs_no_neighbour(langsmith_receive
 
 
 @pytest.mark.parametrize("front", list(FRONTS))
-def test_two_spans_sharing_an_explicit_id_cost_no_neighbour(langsmith_receiver, front):
+def test_spans_sharing_an_explicit_id_are_runs_of_their_own_said_once(langsmith_receiver, front, caplog):
     shared = new_id()
 
     def body(tracer) -> None:
         with tracer.start_as_current_span("root"):
-            for name in ("twin-1", "twin-2"):
-                with tracer.start_as_current_span(name, attributes={"langsmith.span.id": shared}):
-                    pass
+            for index in range(10):
+                with tracer.start_as_current_span(f"twin-{index}", attributes={"langsmith.span.id": shared}):
+                    with tracer.start_as_current_span(f"leaf-{index}"):
+                        pass
+            # Two more open at once, as on two threads.
+            overlapping = [
+                tracer.start_span(f"twin-{index}", attributes={"langsmith.span.id": shared}) for index in (10, 11)
+            ]
+            for index, twin in zip((10, 11), overlapping, strict=True):
+                with trace.use_span(twin):
+                    with tracer.start_as_current_span(f"leaf-{index}"):
+                        pass
+            for twin in reversed(overlapping):
+                twin.end()
             with tracer.start_as_current_span("innocent"):
                 pass
 
-    runs = FRONTS[front](langsmith_receiver, body)
-    assert "innocent" in runs and "root" in runs
+    with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
+        runs = FRONTS[front](langsmith_receiver, body)
+    assert len(runs) == 26  # one id for twelve runs would have sent one over the others
+    twins = [runs[f"twin-{index}"] for index in range(12)]
+    assert len({twin["id"] for twin in twins}) == 12 and [twin["id"] for twin in twins].count(shared) == 1
+    for index, twin in enumerate(twins):
+        assert_under(twin, runs["root"])
+        assert_under(runs[f"leaf-{index}"], twin)
+        if twin["id"] != shared:
+            assert twin["extra"]["metadata"]["otel_langsmith_duplicate_run_id"] == shared
     assert_under(runs["innocent"], runs["root"])
+    said = [record for record in caplog.records if "another span's run has already" in record.getMessage()]
+    assert 1 <= len(said) <= 2, [record.getMessage() for record in said]  # a line now and then, not one a span
+    assert_accepted(langsmith_receiver)
+
+
+class _OneTraceId(RandomIdGenerator):
+    """Every trace the same id, as an application that derives trace ids from its job ids may do."""
+
+    def generate_trace_id(self) -> int:
+        return 0x0123456789ABCDEF0123456789ABCDEF
+
+
+@pytest.mark.parametrize("front", list(FRONTS))
+def test_two_roots_of_one_trace_id_are_two_runs(langsmith_receiver, front):
+    def body(tracer) -> None:
+        tracer.id_generator = _OneTraceId()
+        for name in ("first", "second"):
+            with tracer.start_as_current_span(name):
+                with tracer.start_as_current_span(f"{name}-child"):
+                    pass
+
+    runs = FRONTS[front](langsmith_receiver, body)
+    assert sorted(runs) == ["first", "first-child", "second", "second-child"]
+    assert runs["first"]["id"] != runs["second"]["id"]
+    for name in ("first", "second"):
+        assert_under(runs[f"{name}-child"], runs[name])
     assert_accepted(langsmith_receiver)
 
 

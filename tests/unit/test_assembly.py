@@ -173,3 +173,17 @@ def test_a_cycle_of_explicit_parents_is_broken_not_looped():
     assert sorted(names(ready)) == ["s1", "s2"]
     for run in ready:
         check_run("post", run)
+
+
+def test_a_span_exported_again_keeps_its_run_id_and_another_root_of_the_trace_takes_its_own():
+    a = assembler()
+    first = a.add([pending(1, root=True)], now=0)
+    again = a.add([pending(1, root=True)], now=0)  # the same span handed over twice
+    other = a.add([pending(9, root=True, start=5)], now=0)  # another root of the same trace id
+    assert first[0]["id"] == again[0]["id"] == ids.root_run_id(TRACE)
+    assert "otel_langsmith_duplicate_run_id" not in again[0]["extra"]["metadata"]
+    assert other[0]["id"] == ids.span_run_id(9) == other[0]["trace_id"]
+    assert other[0]["extra"]["metadata"]["otel_langsmith_duplicate_run_id"] == ids.root_run_id(TRACE)
+    # A child naming the other root's span comes under it, under its own id.
+    child = a.add([pending(10, 9, start=6)], now=0)
+    assert child[0]["parent_run_id"] == ids.span_run_id(9)
