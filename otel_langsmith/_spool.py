@@ -174,6 +174,9 @@ class Spool:
         self._max_bytes = max_bytes
         self._checked = False
         self._refusals = Throttled(logger, logging.ERROR)
+        # A directory of junk must not log a line a file.
+        self._unreadable = Throttled(logger, logging.ERROR)
+        self._recovered = Throttled(logger, logging.INFO)
         # The batches seen at the last listing and not taken yet, oldest first: a listing per file
         # taken would make draining thousands of files quadratic.
         self._known: deque[Path] = deque()
@@ -366,7 +369,9 @@ class Spool:
         except OSError:
             path.unlink(missing_ok=True)  # never left claimed: it would be taken again and again
         self.corrupt_files += 1
-        logger.error("LangSmith spool file %s is unreadable (%s); moved to %s", path.name, problem, corrupt)
+        self._unreadable.report(
+            0, "LangSmith spool file %s is unreadable (%s); moved to %s", path.name, problem, corrupt
+        )
 
     def _recover_abandoned(self) -> None:
         """Claims of processes that are gone go back to the spool; files a writer killed mid-write
@@ -374,7 +379,7 @@ class Spool:
         entries = self._entries()
         for entry in entries:
             if entry.name.endswith(".taken") and self._abandoned(Path(entry.path)):
-                logger.info("Recovering spool file %s from a process that is gone", entry.name)
+                self._recovered.report(0, "Recovering spool file %s from a process that is gone", entry.name)
                 self.give_back(Path(entry.path))
             elif entry.name.startswith(".") and entry.name.endswith(f"{_SUFFIX}.tmp") and _older(entry, _STALE_CLAIM):
                 Path(entry.path).unlink(missing_ok=True)

@@ -54,9 +54,12 @@ class Throttled:
                 return
             quiet, occurrences = self.pending, self._occurrences
             self._logged_at, self.pending, self._occurrences = now, 0, 0
-        if occurrences:
+        if occurrences and quiet:
             message += " (and %d more time(s), %d run(s), since the last report)"
             args = (*args, occurrences, quiet)
+        elif occurrences:  # a problem that costs no run by itself (a spool file, say)
+            message += " (and %d more time(s) since the last report)"
+            args = (*args, occurrences)
         self._logger.log(self._level, message, *args)
 
     def reset(self) -> None:
