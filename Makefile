@@ -57,6 +57,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_client.py
 	$(BIN)/python benchmarks/bench_multipart.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_spool.py
 	$(BIN)/python benchmarks/bench_processor.py
 	$(BIN)/python benchmarks/bench_conversations.py
 	$(BIN)/python benchmarks/bench_instructions.py

@@ -119,6 +119,8 @@ _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
 _STALE_CLAIM = 600.0
 # Seconds the files of a spool that refused to give them up (read-only) are left alone.
 _REST_AFTER_REFUSAL = 30.0
+# Seconds between two counts of the directory's bytes while the batches written since fit.
+_RECOUNT = 1.0
 # The claims this process holds. A claim in this process's name that is not here was left by an
 # earlier process with the same pid on this host (a container's PID 1, restarted after a kill).
 _CLAIMS: set[Path] = set()
@@ -137,6 +139,10 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _regular(entry: os.DirEntry[str]) -> bool:
@@ -182,6 +188,9 @@ class Spool:
         self._known: deque[Path] = deque()
         # Until then, the files cannot be taken (see take): not counted, so the sender does not spin.
         self._resting_until = 0.0
+        # The bytes the directory held at its last count, plus what this process wrote since.
+        self._counted_bytes = 0
+        self._counted_until = 0.0
         #: Files set aside as unreadable.
         self.corrupt_files = 0
 
@@ -231,18 +240,23 @@ class Spool:
             return []
 
     def _files(self) -> list[Path]:
+        """The batches waiting, oldest first."""
+        return [Path(entry.path) for entry in self._batches()]
+
+    def _batches(self) -> list[os.DirEntry[str]]:
         """The batches waiting, oldest first: regular files only. Anything else named like one (a
         symlink, which could lead outside the directory or nowhere; a FIFO, which would block a
         read; a directory) is set aside, never followed or opened."""
-        files = []
+        found = []
         for entry in self._entries():
             if not entry.name.endswith(_SUFFIX):
                 continue
             if _regular(entry):
-                files.append(Path(entry.path))
+                found.append(entry)
             else:
                 self.set_aside(Path(entry.path), ValueError("not a regular file"))
-        return sorted(files)
+        found.sort(key=_name)  # names sort by time (compared as text: paths compare slowly)
+        return found
 
     def write(self, batch: Batch) -> int:
         """Store a batch durably; returns the runs dropped (oldest first) to make room for it.
@@ -267,27 +281,37 @@ class Spool:
         return dropped
 
     def _make_room(self, incoming: int) -> int:
-        files = self._files()
+        """Evict the oldest batches until ``incoming`` bytes fit; the runs evicted. The directory is
+        counted at most once per :data:`_RECOUNT` seconds while the batches written since fit:
+        counting it stats every file, and doing it for every write made a long outage quadratic.
+        (Other processes' writes since the last count may then take the spool over its bound.)"""
+        now = time.monotonic()
+        if now < self._counted_until and self._counted_bytes + incoming <= self._max_bytes:
+            self._counted_bytes += incoming
+            return 0
+        batches = self._batches()
         sizes = {}
-        for path in files:
+        for entry in batches:
             try:
-                sizes[path] = path.stat(follow_symlinks=False).st_size
+                sizes[entry.name] = entry.stat(follow_symlinks=False).st_size
             except OSError:
                 continue
         total = sum(sizes.values())
         dropped = 0
-        for path in files:
+        for entry in batches:
             if total + incoming <= self._max_bytes:
                 break
-            if path not in sizes:
+            if entry.name not in sizes:
                 continue
+            path = Path(entry.path)
             runs = self._count_runs(path)
             try:
                 path.unlink()
             except OSError:
                 continue  # another process took it, or it cannot go: the next one may
-            total -= sizes[path]
+            total -= sizes[entry.name]
             dropped += runs
+        self._counted_bytes, self._counted_until = total + incoming, now + _RECOUNT
         return dropped
 
     @staticmethod

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_langsmith import RetryPolicy
+from otel_langsmith import _spool as spool_module
 from otel_langsmith._spool import Spool, _owner, decode_file, encode_file
 from otel_langsmith._wire import encode_run
 from otel_langsmith.testing import Fault
@@ -106,6 +107,25 @@ def test_the_spool_is_bounded_and_drops_its_oldest(tmp_path, caplog):
     dropped = sum(spool.write(batch) for _ in range(6))
     assert sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.batch")) <= 3_000
     assert dropped >= 3
+
+
+def test_spools_sharing_a_directory_keep_its_bound_once_they_count_it_again(tmp_path, monkeypatch):
+    # A spool counts the directory at most once per _RECOUNT seconds while its own writes fit:
+    # another process's writes since may take the directory over its bound until then, not after.
+    monkeypatch.setattr(spool_module, "_RECOUNT", 0.2)
+    batch = [encode_run({"id": "r", "trace_id": "t", "inputs": {"pad": "p" * 900}})]
+    size = len(encode_file(batch))
+    first, second = (Spool(tmp_path, max_bytes=3 * size) for _ in range(2))
+
+    def held() -> int:
+        return len(list(tmp_path.glob("*.batch")))
+
+    assert sum(first.write(batch) for _ in range(2)) == 0
+    assert sum(second.write(batch) for _ in range(2)) == 1 and held() == 3  # it counted the first's
+    first.write(batch)  # within its count's interval: the second's writes may not be seen yet
+    assert held() <= 4
+    time.sleep(0.25)
+    assert first.write(batch) == 2 and held() == 3
 
 
 def test_a_file_taken_by_a_dead_process_is_given_back(tmp_path):
