@@ -20,7 +20,7 @@ from typing import Any
 from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
-from ._placement import PlacedRegistry, fill, inherit, metadata_parent, place
+from ._placement import PlacedRegistry, fill, inherit, metadata_parent, place, renamed
 from ._throttle import Throttled
 
 logger = logging.getLogger(__name__)
@@ -137,10 +137,14 @@ class Assembler:
                     self._wait(pending, now)
             for pending in placeable:
                 self._place_subtree(pending, ready, in_batch_children)
-            # Whatever is left hangs below a run that waits: it waits too.
-            for children in in_batch_children.values():
-                for pending in children:
-                    self._wait(pending, now)
+            # Whatever is left hangs below a run that waits: it waits too, unless its parent's run
+            # was placed meanwhile by another span (a twin that took the run id it names).
+            while in_batch_children:
+                for pending in in_batch_children.popitem()[1]:
+                    if pending.parent in self._placed:
+                        self._place_subtree(pending, ready, in_batch_children)
+                    else:
+                        self._wait(pending, now)
             while len(self._arrivals) > self._max_spans or self._waiting_bytes > self._max_bytes:
                 self._release_oldest("buffer_full", ready)
         return ready
@@ -255,7 +259,7 @@ class Assembler:
         """A run whose id another span's run has already (two spans with one ``langsmith.span.id``,
         two roots of one trace) goes under its own span's id: one id would send one run over the other."""
         key = pending.key
-        if key == pending.span_id or pending.dotted_order is not None or key not in self._placed:
+        if key == pending.span_id or key not in self._placed:
             return
         if pending.span_id in self._placed and self._placed[pending.span_id] is self._placed[key]:
             return  # the same span, exported again
@@ -267,7 +271,9 @@ class Assembler:
             pending.otel_trace_id,
             pending.run_id,
         )
-        pending.run_id, pending.key = ids.span_run_id(pending.span_id), pending.span_id
+        own = ids.span_run_id(pending.span_id)
+        pending.dotted_order = renamed(pending.dotted_order, pending.run_id, own)
+        pending.run_id, pending.key = own, pending.span_id
 
     def _place_reduced(self, pending: PendingRun, refs: tuple[RunKey, ...], problem: Exception) -> bool:
         """A run that could not be placed goes with its place and name only, or, failing that
@@ -305,5 +311,7 @@ class Assembler:
         if pending.inherit:
             placed.lineage = inherit(placed.lineage, pending.inherit, ())
         fill(pending, placed, parent)
-        for ref in refs:
+        # The run key first: the oldest go first, and a span exported again after only its run key
+        # was forgotten is still known by its span id as itself, not as a twin of itself.
+        for ref in reversed(refs):
             self._placed.remember(ref, placed)

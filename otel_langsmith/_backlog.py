@@ -188,6 +188,8 @@ class Backlog:
 
     def reset_after_fork(self) -> None:
         """The parent keeps what it queued; the child starts empty, without threads."""
+        if self._spool is not None:
+            self._spool.reset_after_fork()
         self._fresh_state()
 
     @property

@@ -27,7 +27,7 @@ from ._assembly import DEFAULT_MAX_PLACED_BYTES
 from ._convert import keys, run_key, threads
 from ._convert.dialects import langsmith
 from ._convert.run_type import infer_run_type
-from ._placement import Placed, PlacedRegistry, inherit, place
+from ._placement import Placed, PlacedRegistry, inherit, place, renamed
 from ._propagation import remote_parent
 from ._throttle import Throttled
 
@@ -156,11 +156,12 @@ class LiveSpans:
             run_id, key = ids.derived_run_id(
                 context.trace_id, context.span_id, root=parent_span is None and parent is None
             )
-        taken = None
+        taken, dotted_order = None, identity.dotted_order
         if key != context.span_id and self._taken(key):
             # Two spans with one langsmith.span.id, two roots of one trace: one id would send one
             # run over the other.
             taken, run_id, key = run_id, ids.span_run_id(context.span_id), context.span_id
+            dotted_order = renamed(dotted_order, taken, run_id)
             self._duplicates.report(
                 1,
                 "Span %r has run id %s, which another span's run has already: sent under its own id",
@@ -176,7 +177,7 @@ class LiveSpans:
             session_id=session_id,
             project_explicit=session_name is not None or session_id is not None,
             resource=span.resource,
-            dotted_order=identity.dotted_order,
+            dotted_order=dotted_order,
             # What the span says at its start: instrumentations name a model call's kind then.
             llm=infer_run_type(attributes, span.name, present) == "llm",
         )

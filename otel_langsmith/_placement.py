@@ -141,6 +141,13 @@ def place(
     return placed
 
 
+def renamed(dotted_order: str | None, run_id: str, new_run_id: str) -> str | None:
+    """An explicit dotted order whose run is ``run_id``, for the same place under ``new_run_id``."""
+    if dotted_order is None or not dotted_order.endswith(run_id):
+        return dotted_order
+    return dotted_order[: -len(run_id)] + new_run_id
+
+
 def _names_as_parent(dotted_order: str, parent: Placed) -> bool:
     """Whether ``dotted_order`` names ``parent``'s run as its parent, under another order than the
     parent's own."""

@@ -23,6 +23,7 @@ import os
 import re
 import socket
 import stat
+import threading
 import time
 import uuid
 from collections import deque
@@ -188,6 +189,7 @@ class Spool:
         self._known: deque[Path] = deque()
         # Until then, the files cannot be taken (see take): not counted, so the sender does not spin.
         self._resting_until = 0.0
+        self._writing = threading.Lock()
         # The bytes the directory held at its last count, plus what this process wrote since.
         self._counted_bytes = 0
         self._counted_until = 0.0
@@ -264,21 +266,27 @@ class Spool:
         Raises ``OSError`` when the disk refuses (``SpoolRefused`` for an untrusted directory)."""
         self.check_trusted()
         data = encode_file(batch)
-        dropped = self._make_room(len(data))
-        # Names sort by time, so the oldest batches are sent (and evicted) first.
-        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
-        temporary = self.directory / f".{name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, self.directory / name)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        # One write at a time: two threads making room at once would each count the other out.
+        with self._writing:
+            dropped = self._make_room(len(data))
+            # Names sort by time, so the oldest batches are sent (and evicted) first.
+            name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
+            temporary = self.directory / f".{name}.tmp"
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, self.directory / name)
+            except BaseException:
+                temporary.unlink(missing_ok=True)
+                raise
         return dropped
+
+    def reset_after_fork(self) -> None:
+        """A lock a parent's thread held at the fork would never be released in the child."""
+        self._writing = threading.Lock()
 
     def _make_room(self, incoming: int) -> int:
         """Evict the oldest batches until ``incoming`` bytes fit; the runs evicted. The directory is

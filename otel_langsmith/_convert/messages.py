@@ -166,16 +166,13 @@ def unflatten(
     """
     if present is not None and prefix not in present:
         return []
-    if isinstance(present, keys.KeySet) and len(present.keys) == len(attributes):
+    # Only a key set of exactly these keys, in this order, knows where they go (a scan of others
+    # would read a duplicate index or an extra key otherwise): the tuples share their strings.
+    if isinstance(present, keys.KeySet) and present.keys == tuple(attributes):
         groups, used = keys.answer(present, (_layout, prefix), _layout)
-        try:
-            items = [{field: attributes[key] for field, key in group} for group in groups]
-        except KeyError:
-            pass  # ``present`` was not these attributes' after all: read them as they are
-        else:
-            if consumed is not None:
-                consumed.update(used)
-            return items
+        if consumed is not None:
+            consumed.update(used)
+        return [{field: attributes[key] for field, key in group} for group in groups]
     buckets: dict[int, dict[str, Any]] = {}
     for index, field, key in _indexed(attributes, prefix):
         buckets.setdefault(index, {})[field] = attributes[key]
