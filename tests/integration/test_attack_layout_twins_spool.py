@@ -23,10 +23,10 @@ from helpers import FakeClock, ended_spans, front_with_clock, in_threads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from test_hostile_context import processor_for
 
-from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor
+from otel_langsmith import LangSmithSpanExporter
 from otel_langsmith import _ids as ids
 from otel_langsmith import _propagation as propagation
 from otel_langsmith import _spool as spool_module
@@ -69,20 +69,6 @@ def by_name(receiver) -> dict[str, dict]:
         assert run["name"] not in runs, f"two runs named {run['name']!r}"
         runs[run["name"]] = run
     return runs
-
-
-def processor_for(receiver, clock: FakeClock | None = None, **options) -> tuple[TracerProvider, LangSmithSpanProcessor]:
-    processor = front_with_clock(
-        LangSmithSpanProcessor,
-        clock or FakeClock(),
-        endpoint=receiver.url,
-        api_key=receiver.api_key,
-        flush_interval=3600,
-        **options,
-    )
-    provider = TracerProvider()
-    provider.add_span_processor(processor)
-    return provider, processor
 
 
 def through_processor(receiver, body: Callable, **options) -> dict[str, dict]:

@@ -84,11 +84,11 @@ def assert_accepted(receiver, *, remote: set[str] = frozenset()) -> None:
     assert problems == []
 
 
-def processor_for(receiver, **options) -> tuple[TracerProvider, LangSmithSpanProcessor]:
+def processor_for(receiver, clock: FakeClock | None = None, **options) -> tuple[TracerProvider, LangSmithSpanProcessor]:
     """The worker never wakes by itself: whoever needs a place settles, a flush sends."""
     processor = front_with_clock(
         LangSmithSpanProcessor,
-        FakeClock(),
+        clock or FakeClock(),
         endpoint=receiver.url,
         api_key=receiver.api_key,
         flush_interval=3600,
