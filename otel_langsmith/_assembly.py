@@ -20,7 +20,16 @@ from typing import Any
 from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
-from ._placement import PlacedRegistry, fill, inherit, metadata_parent, place, renamed
+from ._placement import (
+    DUPLICATE_ID_KEY,
+    DUPLICATE_ID_LINE,
+    PlacedRegistry,
+    fill,
+    inherit,
+    metadata_parent,
+    own_identity,
+    place,
+)
 from ._throttle import Throttled
 
 logger = logging.getLogger(__name__)
@@ -256,24 +265,19 @@ class Assembler:
                         stack.append(entry.pending)
 
     def _keep_ids_apart(self, pending: PendingRun) -> None:
-        """A run whose id another span's run has already (two spans with one ``langsmith.span.id``,
-        two roots of one trace) goes under its own span's id: one id would send one run over the other."""
+        """A run whose id a placed run of another span has goes under its own span's id."""
         key = pending.key
         if key == pending.span_id or key not in self._placed:
             return
         if pending.span_id in self._placed and self._placed[pending.span_id] is self._placed[key]:
             return  # the same span, exported again
-        pending.metadata["otel_langsmith_duplicate_run_id"] = pending.run_id
+        pending.metadata[DUPLICATE_ID_KEY] = pending.run_id
         self._duplicates.report(
-            1,
-            "Span %s (trace %032x) has run id %s, which another span's run has already: sent under its own id",
-            ids.span_hex(pending.span_id),
-            pending.otel_trace_id,
-            pending.run_id,
+            1, DUPLICATE_ID_LINE, pending.run.get("name"), ids.span_hex(pending.span_id), pending.run_id
         )
-        own = ids.span_run_id(pending.span_id)
-        pending.dotted_order = renamed(pending.dotted_order, pending.run_id, own)
-        pending.run_id, pending.key = own, pending.span_id
+        pending.run_id, pending.key, pending.dotted_order = own_identity(
+            pending.span_id, pending.run_id, pending.dotted_order
+        )
 
     def _place_reduced(self, pending: PendingRun, refs: tuple[RunKey, ...], problem: Exception) -> bool:
         """A run that could not be placed goes with its place and name only, or, failing that

@@ -27,7 +27,7 @@ from ._assembly import DEFAULT_MAX_PLACED_BYTES
 from ._convert import keys, run_key, threads
 from ._convert.dialects import langsmith
 from ._convert.run_type import infer_run_type
-from ._placement import Placed, PlacedRegistry, inherit, place, renamed
+from ._placement import DUPLICATE_ID_LINE, Placed, PlacedRegistry, inherit, own_identity, place
 from ._propagation import remote_parent
 from ._throttle import Throttled
 
@@ -158,16 +158,9 @@ class LiveSpans:
             )
         taken, dotted_order = None, identity.dotted_order
         if key != context.span_id and self._taken(key):
-            # Two spans with one langsmith.span.id, two roots of one trace: one id would send one
-            # run over the other.
-            taken, run_id, key = run_id, ids.span_run_id(context.span_id), context.span_id
-            dotted_order = renamed(dotted_order, taken, run_id)
-            self._duplicates.report(
-                1,
-                "Span %r has run id %s, which another span's run has already: sent under its own id",
-                span.name,
-                taken,
-            )
+            self._duplicates.report(1, DUPLICATE_ID_LINE, span.name, ids.span_hex(context.span_id), run_id)
+            taken = run_id
+            run_id, key, dotted_order = own_identity(context.span_id, run_id, dotted_order)
         session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
         placed = place(
             run_id,

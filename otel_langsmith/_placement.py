@@ -141,11 +141,20 @@ def place(
     return placed
 
 
-def renamed(dotted_order: str | None, run_id: str, new_run_id: str) -> str | None:
-    """An explicit dotted order whose run is ``run_id``, for the same place under ``new_run_id``."""
-    if dotted_order is None or not dotted_order.endswith(run_id):
-        return dotted_order
-    return dotted_order[: -len(run_id)] + new_run_id
+#: The metadata key of a run that could not keep the run id it asked for, and the log line said
+#: (throttled) with the span's name, its span id and that run id.
+DUPLICATE_ID_KEY = "otel_langsmith_duplicate_run_id"
+DUPLICATE_ID_LINE = "Span %r (%s) has run id %s, which another span's run has already: sent under its own id"
+
+
+def own_identity(span_id: int, run_id: str, dotted_order: str | None) -> tuple[str, int, str | None]:
+    """The run id, key and explicit dotted order of a span whose run id is another span's run's
+    already (two spans with one ``langsmith.span.id``, two roots of one trace): its own span's id,
+    in the same place. One id would send one run over the other."""
+    own = ids.span_run_id(span_id)
+    if dotted_order is not None and dotted_order.endswith(run_id):
+        dotted_order = dotted_order[: -len(run_id)] + own
+    return own, span_id, dotted_order
 
 
 def _names_as_parent(dotted_order: str, parent: Placed) -> bool:

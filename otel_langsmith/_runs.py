@@ -19,7 +19,7 @@ from ._convert import PendingRun, SpanConverter, llm_related, minimal_pending, t
 from ._convert.redact import Redaction
 from ._live import LiveSpans, OpenSpan
 from ._logs import STORE
-from ._placement import fill, place
+from ._placement import DUPLICATE_ID_KEY, fill, place
 from ._settings import Settings, SpanFilter
 from ._stats import Counters
 from ._throttle import Throttled
@@ -140,7 +140,7 @@ class Runs:
         else:
             placed, parent = entry.placed, entry.parent
             if entry.taken_id is not None:
-                pending.metadata["otel_langsmith_duplicate_run_id"] = entry.taken_id
+                pending.metadata[DUPLICATE_ID_KEY] = entry.taken_id
         pending.run_id = placed.run_id
         try:
             fill(pending, placed, parent)

@@ -342,7 +342,7 @@ class Spool:
         for entry in self._entries():
             if entry.name.endswith((_SUFFIX, mine)):
                 count += 1
-            elif entry.name.endswith(".taken") and self._abandoned(Path(entry.path)):
+            elif entry.name.endswith(".taken") and self._abandoned(entry):
                 count += 1  # a killed process's claim: taking recovers it
         return count
 
@@ -410,20 +410,17 @@ class Spool:
         left half written go away (a write takes milliseconds: one this old was abandoned)."""
         entries = self._entries()
         for entry in entries:
-            if entry.name.endswith(".taken") and self._abandoned(Path(entry.path)):
+            if entry.name.endswith(".taken") and self._abandoned(entry):
                 self._recovered.report(0, "Recovering spool file %s from a process that is gone", entry.name)
                 self.give_back(Path(entry.path))
             elif entry.name.startswith(".") and entry.name.endswith(f"{_SUFFIX}.tmp") and _older(entry, _STALE_CLAIM):
                 Path(entry.path).unlink(missing_ok=True)
 
     @staticmethod
-    def _abandoned(path: Path) -> bool:
-        host, _, pid = path.name.rsplit(".", 2)[1].rpartition("-")
+    def _abandoned(entry: os.DirEntry[str]) -> bool:
+        host, _, pid = entry.name.rsplit(".", 2)[1].rpartition("-")
         if host in ("", _HOST):  # no host: a claim named by an earlier release
             if not (pid.isascii() and pid.isdigit()):
                 return False
-            return path not in _CLAIMS if int(pid) == os.getpid() else not _pid_alive(int(pid))
-        try:
-            return time.time() - path.stat(follow_symlinks=False).st_mtime > _STALE_CLAIM
-        except OSError:
-            return False
+            return Path(entry.path) not in _CLAIMS if int(pid) == os.getpid() else not _pid_alive(int(pid))
+        return _older(entry, _STALE_CLAIM)

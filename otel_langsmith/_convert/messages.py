@@ -296,9 +296,11 @@ def _block_text(block: Mapping[str, Any], depth: int = 0) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def _function(call: Mapping[str, Any]) -> Mapping[str, Any]:
+def _event_tool_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``{"id", "function": {"name", "arguments"}}``, whatever its function holds."""
     function = call.get("function")
-    return function if isinstance(function, Mapping) else {}
+    function = function if isinstance(function, Mapping) else {}
+    return _tool_call(call.get("id"), function.get("name"), function.get("arguments", ""))
 
 
 def from_blocks(role: str, content: Any) -> list[dict[str, Any]]:
@@ -367,15 +369,7 @@ def from_event(name: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         messages = [{"role": role, "content": content}] if content is not None or "content" in said else []
     calls = said.get("tool_calls") or body.get("tool_calls")
     if isinstance(calls, list) and calls:
-        found = [
-            _tool_call(
-                call.get("id"),
-                _function(call).get("name"),
-                _function(call).get("arguments", ""),
-            )
-            for call in calls
-            if isinstance(call, Mapping)
-        ]
+        found = [_event_tool_call(call) for call in calls if isinstance(call, Mapping)]
         if messages and messages[-1]["role"] == role:
             messages[-1].setdefault("tool_calls", []).extend(found)
         else:
