@@ -4,16 +4,19 @@ clock the test moves (no test here waits for a timeout to pass)."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 
 import pytest
-from helpers import FakeClock, front_with_clock, in_threads
+from helpers import FakeClock, closed_port_url, front_with_clock, in_threads
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_langsmith import LangSmithPropagator, LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
 from otel_langsmith import _ids as ids
+from otel_langsmith._wire import encode_run
 
 # Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
 fork_warning = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
@@ -254,3 +257,39 @@ def test_threads_starting_spans_while_the_worker_places_them_keep_every_tree(lan
         header["langsmith-trace"].rsplit(".", 1)[-1][-36:] in steps for header in headers
     )
     provider.shutdown()
+
+
+@fork_warning
+def test_a_spool_write_in_progress_at_the_fork_never_blocks_the_childs(tmp_path):
+    # A thread of the parent is inside a spool write (it holds the write lock) when the process
+    # forks: the child's copy of that lock would never be released, and every write of the child
+    # would hang, unless the fork renews it.
+    exporter = LangSmithSpanExporter(endpoint=closed_port_url(), api_key="lsv2_pt_fork", spool_dir=str(tmp_path))
+    spool = exporter._pipeline._backlog._spool
+    holding, release = threading.Event(), threading.Event()
+
+    def write_in_progress() -> None:
+        with spool._writing:
+            holding.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=write_in_progress)
+    writer.start()
+    assert holding.wait(5)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(10)  # hung on the parent's lock: killed, and the test fails
+                spool.write([encode_run({"id": "00000000-0000-0000-0000-00000000c41d", "trace_id": "t"})])
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        writer.join()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(list(tmp_path.glob("*.batch"))) == 1
+    exporter.shutdown()
