@@ -26,6 +26,7 @@ from typing import TypeVar
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
+from . import _propagation as propagation
 from ._backlog import Backlog
 from ._logs import STORE
 from ._placement import Placed
@@ -119,6 +120,7 @@ class Pipeline:
         self._backlog.reset_after_fork()
         self._sender.reset_after_fork()
         STORE.reset_after_fork()
+        propagation.reset_after_fork()
 
     # -- spans in -----------------------------------------------------------------------------------
 

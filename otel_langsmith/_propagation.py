@@ -135,6 +135,11 @@ def _ignored(kind: str) -> Throttled:
     return found
 
 
+def reset_after_fork() -> None:
+    """Fresh warnings for the child: a parent's thread may have held one's lock at the fork."""
+    _throttles.clear()
+
+
 class LangSmithPropagator(TextMapPropagator):
     """Reads and writes ``langsmith-trace`` and LangSmith's ``baggage`` entries."""
 

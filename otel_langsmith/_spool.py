@@ -287,6 +287,8 @@ class Spool:
     def reset_after_fork(self) -> None:
         """A lock a parent's thread held at the fork would never be released in the child."""
         self._writing = threading.Lock()
+        for throttle in (self._refusals, self._unreadable, self._recovered):
+            throttle.reset()
 
     def _make_room(self, incoming: int) -> int:
         """Evict the oldest batches until ``incoming`` bytes fit; the runs evicted. The directory is

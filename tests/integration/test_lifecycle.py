@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_langsmith import LangSmithPropagator, LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
 from otel_langsmith import _ids as ids
+from otel_langsmith import _propagation as propagation
 from otel_langsmith._wire import encode_run
 
 # Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
@@ -259,22 +260,43 @@ def test_threads_starting_spans_while_the_worker_places_them_keep_every_tree(lan
     provider.shutdown()
 
 
+def _junk_set_aside(spool) -> None:
+    junk = spool.directory / "00000000000000000001-1-junk.batch"
+    junk.write_bytes(b"junk")
+    spool.set_aside(junk, ValueError("junk"))
+
+
+def _ignored_header(spool) -> None:
+    LangSmithPropagator().extract(object())  # a carrier that cannot be read: one line said
+
+
+# What a parent's thread may hold at the fork, and what the child then does that needs it.
+BUSY_AT_FORK = {
+    "spool write": (lambda spool: spool._writing, lambda spool: None),
+    "spool log line": (lambda spool: spool._unreadable._lock, _junk_set_aside),
+    "propagator log line": (lambda spool: propagation._ignored("carrier")._lock, _ignored_header),
+}
+
+
 @fork_warning
-def test_a_spool_write_in_progress_at_the_fork_never_blocks_the_childs(tmp_path):
-    # A thread of the parent is inside a spool write (it holds the write lock) when the process
-    # forks: the child's copy of that lock would never be released, and every write of the child
-    # would hang, unless the fork renews it.
+@pytest.mark.parametrize("held", list(BUSY_AT_FORK))
+def test_a_lock_held_in_a_parents_thread_at_the_fork_never_blocks_the_child(tmp_path, held):
+    # A thread of the parent is inside a spool write, or saying a line about a bad file or header,
+    # when the process forks: the child's copy of the lock it holds would never be released, and
+    # the child would hang on its next write or line, unless the fork renews it.
     exporter = LangSmithSpanExporter(endpoint=closed_port_url(), api_key="lsv2_pt_fork", spool_dir=str(tmp_path))
     spool = exporter._pipeline._backlog._spool
+    lock_of, needs_it = BUSY_AT_FORK[held]
+    lock = lock_of(spool)
     holding, release = threading.Event(), threading.Event()
 
-    def write_in_progress() -> None:
-        with spool._writing:
+    def busy() -> None:
+        with lock:
             holding.set()
             release.wait(30)
 
-    writer = threading.Thread(target=write_in_progress)
-    writer.start()
+    worker = threading.Thread(target=busy)
+    worker.start()
     assert holding.wait(5)
     try:
         pid = os.fork()
@@ -282,6 +304,7 @@ def test_a_spool_write_in_progress_at_the_fork_never_blocks_the_childs(tmp_path)
             code = 1
             try:
                 signal.alarm(10)  # hung on the parent's lock: killed, and the test fails
+                needs_it(spool)
                 spool.write([encode_run({"id": "00000000-0000-0000-0000-00000000c41d", "trace_id": "t"})])
                 code = 0
             finally:
@@ -289,7 +312,7 @@ def test_a_spool_write_in_progress_at_the_fork_never_blocks_the_childs(tmp_path)
         _, status = os.waitpid(pid, 0)
     finally:
         release.set()
-        writer.join()
+        worker.join()
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(list(tmp_path.glob("*.batch"))) == 1
     exporter.shutdown()
