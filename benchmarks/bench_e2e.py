@@ -170,6 +170,21 @@ def child(contender: str, mix: str, url: str) -> dict[str, Any]:
     }
 
 
+CONVERT_PREFIX = "convert, "
+
+
+def _converter() -> Callable[[Any], Any]:
+    from otel_langsmith._convert import SpanConverter
+    from otel_langsmith._convert.redact import Redaction
+
+    return SpanConverter(project="bench", redaction=Redaction(False, False, None, None), logs=lambda _, __: ())
+
+
+def _converted(spans: Sequence[Any]) -> list[dict[str, Any]]:
+    """The spans converted (not placed) by a converter of their own, as the exporter converts."""
+    return [pending.run for pending in map(_converter(), spans) if pending is not None]
+
+
 def stages(mix: str) -> dict[str, float]:
     """The exporter's stages timed one by one (process CPU per run, median of three passes) over the
     mix's spans recorded in memory, beside the OTLP exporter's encoding."""
@@ -203,6 +218,16 @@ def stages(mix: str) -> dict[str, float]:
             encode_spans(spans[at : at + 512]).SerializeToString() for at in range(0, len(spans), 512)
         ],
     }
+    # Conversion alone, by the run type each span becomes, in the spans' order (a model call's
+    # conversation is converted from the one before it, as in the exporter).
+    kinds: dict[str, list[Any]] = {}
+    convert = _converter()
+    for span in spans:
+        pending = convert(span)
+        if pending is not None:
+            kinds.setdefault(pending.run["run_type"], []).append(span)
+    for kind, of_kind in kinds.items():
+        steps[f"{CONVERT_PREFIX}{kind}"] = lambda of_kind=of_kind: _converted(of_kind)
     timings: dict[str, list[float]] = {name: [] for name in steps}
     # The collector is off while a stage runs: what it costs the process shows in the end-to-end figures.
     for _ in range(3):
@@ -416,6 +441,13 @@ def report_stages(rounds: Sequence[Round]) -> None:
     print("|---|---|---|")
     for name in names:
         print(f"| {name} | {cell(found[name], 'exporter')} | |")
+        if name == "convert and place":
+            kinds = [key for key in found if key.startswith(CONVERT_PREFIX)]
+            for kind in kinds:
+                label = f"- of which converting {kind.removeprefix(CONVERT_PREFIX)} runs"
+                print(f"| {label} | {cell(found[kind], 'exporter')} | |")
+            placing = found[name] - sum(found[kind] for kind in kinds)
+            print(f"| - of which placing (the rest) | {cell(placing, 'exporter')} | |")
     print(f"| encode_spans, SerializeToString | | {cell(found['OTLP encode'], 'otlp')} |")
     row("the stages, alone", columns)
     row("measured on the exporter's threads", threads)
