@@ -20,6 +20,7 @@ from typing import Any
 from . import _ids as ids
 from . import _wire as wire
 from ._convert import PendingRun, RunKey, run_key
+from ._convert.values import UNNAMED
 from ._placement import (
     DUPLICATE_ID_KEY,
     DUPLICATE_ID_LINE,
@@ -65,7 +66,7 @@ def _strip(pending: PendingRun, problem: Exception) -> None:
     run = pending.run
     metadata = {"otel_langsmith_error": f"could not be placed: {type(problem).__name__}"}
     pending.run = {
-        "name": str(run.get("name") or "unnamed span"),
+        "name": str(run.get("name") or UNNAMED),
         "run_type": "chain",
         "session_name": run.get("session_name") if isinstance(run.get("session_name"), str) else None,
         "extra": {"metadata": metadata},
@@ -256,13 +257,17 @@ class Assembler:
                     if not self._place_reduced(pending, refs, exc):
                         continue  # its waiting children stay, and are released as roots in time
                 ready.append(pending.run)
+            # Children go on the stack last first, so that they are placed in the order they
+            # arrived: of two with one run id, the first keeps it.
+            below: list[PendingRun] = []
             for ref in refs:
-                stack.extend(in_batch_children.pop(ref, ()))
+                below += in_batch_children.pop(ref, ())
                 waiting = self._children.get(ref)
                 if waiting:
                     for entry in waiting[:]:  # _unwait removes each from the list
                         self._unwait(entry)
-                        stack.append(entry.pending)
+                        below.append(entry.pending)
+            stack.extend(reversed(below))
 
     def _keep_ids_apart(self, pending: PendingRun) -> None:
         """A run whose id a placed run of another span has goes under its own span's id."""

@@ -50,10 +50,13 @@ class Store:
         self._drops = Throttled(logger, logging.ERROR, clock=clock)
         self._spool_errors = Throttled(logger, logging.ERROR, clock=clock)
         self._kept_aside = Throttled(logger, logging.WARNING, clock=clock)
+        # Once LangSmith refused these settings (a wrong key), the spool is only written: what it
+        # holds waits for a process whose settings are corrected, not sent again with the same.
+        self._reading_spool = True
 
     def waiting(self) -> bool:
         """Anything to send, in memory or in the spool (another process's files too)."""
-        return bool(len(self.queue)) or (self.spool is not None and self._spool_pending())
+        return bool(len(self.queue)) or (self.spool is not None and self._reading_spool and self._spool_pending())
 
     def _spool_pending(self) -> bool:
         assert self.spool is not None
@@ -110,7 +113,7 @@ class Store:
         batch = self.queue.take(max_runs, max_bytes)
         if batch:
             return batch, None
-        if self.spool is not None:
+        if self.spool is not None and self._reading_spool:
             try:
                 taken = self.spool.take()
             except SpoolRefused as exc:
@@ -135,6 +138,7 @@ class Store:
     def keep_aside(self, runs: list[EncodedRun], reason: str) -> None:
         """Runs these settings cannot deliver: in the spool, for a corrected configuration, or lost."""
         if self.write_spool(runs):
+            self._reading_spool = False
             self._kept_aside.report(
                 len(runs), "Kept %d run(s) in the spool until the configuration is corrected (%s)", len(runs), reason
             )
@@ -293,13 +297,14 @@ class Backlog:
             self._recovered()
         if outcome.kept:
             self._store.keep_aside(outcome.kept, outcome.reason)
-            self._failed(self._policy.delay(self._failures))  # a wrong key is no reason to spin
+            # A wrong key is no reason to spin; the sender has said what was refused, and why.
+            self._failed(self._policy.delay(self._failures), say=False)
         if claim is not None and spool is not None:
             spool.done(claim)
 
-    def _failed(self, wait: float) -> None:
+    def _failed(self, wait: float, *, say: bool = True) -> None:
         with self._wake:
-            if not self._down:
+            if not self._down and say:
                 logger.warning(
                     "LangSmith did not take the last batch; keeping undelivered runs (%s), trying again with backoff",
                     "in the spool" if self._store.spool is not None else "in memory",

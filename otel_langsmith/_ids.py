@@ -19,10 +19,13 @@ _US_PER_S = 1_000_000
 # Ids are formatted through ``int.to_bytes(...).hex()``, faster than a ``:016x`` format spec: each
 # span formats three ids.
 def _hex(value: int, size: int) -> str:
-    """``value`` as ``2 * size`` lower-case hex digits (more for a value too big to be an OTel id)."""
-    if 0 <= value < 1 << (8 * size):
-        return value.to_bytes(size, "big").hex()
-    return f"{value:0{2 * size}x}"
+    """``value`` as ``2 * size`` lower-case hex digits: of a value no OTel id can be (an id
+    generator's negative or oversized one), its low bytes, so that the id stays one LangSmith takes.
+    """
+    bits = 8 * size
+    if not 0 <= value < 1 << bits:
+        value &= (1 << bits) - 1
+    return value.to_bytes(size, "big").hex()
 
 
 def format_uuid(value: int) -> str:
@@ -115,6 +118,16 @@ def valid_us(us: int) -> bool:
     return 0 <= us <= MAX_US
 
 
+def start_us(start_ns: int | None) -> int:
+    """A span's start in microseconds as it starts: now when it has none, or one no run can carry
+    (the SDK takes any number, NaN and infinities included)."""
+    if start_ns:
+        us = ns_to_us(start_ns)
+        if valid_us(us):
+            return us
+    return ns_to_us(time.time_ns())
+
+
 @lru_cache(maxsize=1024)
 def _second(seconds: int) -> tuple[str, str]:
     """The whole-second parts of :func:`segment_time` and :func:`iso_time`.
@@ -132,7 +145,7 @@ def _second(seconds: int) -> tuple[str, str]:
 def _split(us: int) -> tuple[tuple[str, str], int]:
     """The formatted whole second of a time (clamped to the years a run can carry) and its micros."""
     if not 0 <= us <= MAX_US:
-        us = min(max(us, 0), MAX_US)
+        us = MAX_US if us > MAX_US else 0  # before 1970, or not a number (a float time of NaN)
     seconds, micros = divmod(us, _US_PER_S)
     return _second(seconds), micros
 

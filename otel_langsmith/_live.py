@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from ._assembly import DEFAULT_MAX_PLACED_BYTES
 from ._convert import keys, run_key, threads
 from ._convert.dialects import langsmith
 from ._convert.run_type import infer_run_type
+from ._convert.values import run_name
 from ._placement import DUPLICATE_ID_LINE, Placed, PlacedRegistry, inherit, own_identity, place
 from ._propagation import remote_parent
 from ._throttle import Throttled
@@ -80,6 +80,7 @@ class LiveSpans:
         self._problems = Throttled(logger, logging.ERROR)
         self._missing = Throttled(logger, logging.WARNING)
         self._duplicates = Throttled(logger, logging.WARNING)
+        self._stale = Throttled(logger, logging.WARNING)
         #: Spans forgotten after ``open_span_ttl``.
         self.evicted = 0
 
@@ -164,7 +165,7 @@ class LiveSpans:
         session_name, session_id = langsmith.project(attributes) if explicit else (None, None)
         placed = place(
             run_id,
-            ids.ns_to_us(span.start_time or time.time_ns()),
+            ids.start_us(span.start_time),
             parent,
             session_name=session_name or (None if session_id else self._project),
             session_id=session_id,
@@ -172,7 +173,7 @@ class LiveSpans:
             resource=span.resource,
             dotted_order=dotted_order,
             # What the span says at its start: instrumentations name a model call's kind then.
-            llm=infer_run_type(attributes, span.name, present) == "llm",
+            llm=infer_run_type(attributes, run_name(span.name), present) == "llm",
         )
         if attributes:
             own_metadata = threads.thread(attributes, present, {})
@@ -246,7 +247,8 @@ class LiveSpans:
             if entry.alias is not None:
                 self._aliases.pop(entry.alias, None)
             self.evicted += 1
-            logger.warning(
+            self._stale.report(
+                1,
                 "Span %r (%s) has been open for more than %.0f s: no longer tracked (its run stays in progress)",
                 entry.span.name,
                 ids.span_hex(span_id),

@@ -255,7 +255,7 @@ class Pipeline:
         try:
             self._flush_ended()
             self._put(self._runs.of_expired())
-            sent = self._backlog.flush(timeout_millis / 1000)
+            sent = self._backlog.flush(_seconds(timeout_millis))
         except Exception:
             logger.exception("%s failed to flush", self._name)
             return False
@@ -268,7 +268,7 @@ class Pipeline:
         cannot be sent within the time goes to the spool, or is counted lost in one log line."""
         if self._stopped:
             return
-        deadline = time.monotonic() + timeout_millis / 1000
+        deadline = time.monotonic() + _seconds(timeout_millis)
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
@@ -334,6 +334,21 @@ class Pipeline:
             ended_unsent=len(self._outbox),
             evicted=live.evicted,
         )
+
+
+# The longest wait a timeout asks for: an infinite one (``math.inf``) is as good as forever, and
+# waits on locks and threads refuse what the platform's clock cannot add.
+_MAX_WAIT_S = 1e9
+
+
+def _seconds(timeout_millis: float) -> float:
+    """A timeout in seconds that every wait takes: none below zero (nor NaN), none past
+    :data:`_MAX_WAIT_S`."""
+    try:
+        seconds = timeout_millis / 1000
+    except OverflowError:  # an integer past a float's range
+        return _MAX_WAIT_S if timeout_millis > 0 else 0.0
+    return min(seconds, _MAX_WAIT_S) if seconds > 0 else 0.0
 
 
 def _take(items: deque[T]) -> list[T]:

@@ -17,6 +17,7 @@ from . import _wire as wire
 from ._assembly import Assembler
 from ._convert import PendingRun, SpanConverter, llm_related, minimal_pending, transparent_pending
 from ._convert.redact import Redaction
+from ._convert.values import UNNAMED
 from ._live import LiveSpans, OpenSpan
 from ._logs import STORE
 from ._placement import DUPLICATE_ID_KEY, fill, place
@@ -207,7 +208,7 @@ def _stripped(run: dict[str, Any], problem: Exception) -> dict[str, Any]:
     kept: dict[str, Any] = {
         key: value for key, value in run.items() if key in _IDENTITY and (value is None or isinstance(value, str))
     }
-    kept.setdefault("name", "unnamed span")
+    kept.setdefault("name", UNNAMED)
     kept.setdefault("run_type", "chain")
     kept["extra"] = {"metadata": {"otel_langsmith_error": f"could not be encoded: {type(problem).__name__}"}}
     return kept

@@ -133,6 +133,9 @@ class Option:
     also: tuple[str, ...] = ()
     #: Shown as ``<set>``/``<unset>``: never printed, logged or sent anywhere but the endpoint.
     secret: bool = False
+    #: Whether an argument is an object this setting takes as it is (a function for a hook or a
+    #: filter, a policy, a session); None: only text, parsed.
+    accepts: Callable[[Any], bool] | None = None
 
     def variables(self, name: str) -> tuple[str, ...]:
         """The variables a setting called ``name`` is read from, the first set winning."""
@@ -151,8 +154,9 @@ def _option(
     langsmith: str | None = None,
     also: tuple[str, ...] = (),
     secret: bool = False,
+    accepts: Callable[[Any], bool] | None = None,
 ) -> Any:
-    return field(default=default, metadata={"option": Option(doc, parse, langsmith, also, secret)})
+    return field(default=default, metadata={"option": Option(doc, parse, langsmith, also, secret, accepts)})
 
 
 @dataclass(frozen=True, repr=False)
@@ -213,15 +217,30 @@ class Settings:
         _span_filter,
         "`all`; `llm`: only spans an LLM dialect recognises (and those with a `langsmith.*` attribute), "
         "each under its nearest kept ancestor; or a function `span -> bool`",
+        accepts=callable,
     )
     hide_inputs: bool = _option(False, _flag, "send `{}` as every run's inputs", langsmith="HIDE_INPUTS")
     hide_outputs: bool = _option(False, _flag, "send `{}` as every run's outputs", langsmith="HIDE_OUTPUTS")
     process_inputs: Hook | None = _option(
-        None, None, "a function `inputs -> inputs` (None drops them); one that raises hides them"
+        None,
+        None,
+        "a function `inputs -> inputs` (None drops them); one that raises hides them; "
+        'what is not a dict is sent as `{"input": value}`',
+        accepts=callable,
     )
-    process_outputs: Hook | None = _option(None, None, "the same for outputs")
-    retry_policy: RetryPolicy = _option(RetryPolicy(), None, "backoff between attempts (`otel_langsmith.RetryPolicy`)")
-    session: requests.Session | None = _option(None, None, "a `requests.Session` to send with (proxies, TLS)")
+    process_outputs: Hook | None = _option(None, None, "the same for outputs", accepts=callable)
+    retry_policy: RetryPolicy = _option(
+        RetryPolicy(),
+        None,
+        "backoff between attempts (`otel_langsmith.RetryPolicy`)",
+        accepts=lambda value: isinstance(value, RetryPolicy),
+    )
+    session: requests.Session | None = _option(
+        None,
+        None,
+        "a `requests.Session` to send with (proxies, TLS)",
+        accepts=lambda value: isinstance(value, requests.Session),
+    )
 
     @classmethod
     def resolve(cls, *, environ: Mapping[str, str] | None = None, **arguments: Any) -> Settings:
@@ -321,7 +340,16 @@ _DEFAULT = object()
 def _resolve(declared: dataclasses.Field[Any], argument: Any, env: Mapping[str, str]) -> Any:
     option: Option = declared.metadata["option"]
     if argument is not None:
-        if option.parse is None or (isinstance(argument, bool) and option.parse is _flag) or callable(argument):
+        if option.accepts is not None and option.accepts(argument):
+            return argument
+        if option.parse is None or callable(argument):
+            # A function or class where a value belongs (``timeout=lambda: 5``) would fail later,
+            # on the sender's thread or at shutdown.
+            logger.warning(
+                "Invalid value for the %s argument (a %s); using the default", declared.name, type(argument).__name__
+            )
+            return _DEFAULT
+        if isinstance(argument, bool) and option.parse is _flag:
             return argument
         try:
             return option.parse(str(argument))

@@ -86,14 +86,19 @@ def shrink_run(run: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], dic
     extra = dict(extra) if isinstance(extra, dict) else {}
     metadata = extra.get("metadata")
     metadata = dict(metadata) if isinstance(metadata, dict) else {}
-    # The keys that find and price a run survive whatever the cut did to the rest.
+    # The keys that find and price a run survive whatever the cut did to the rest, as long as they
+    # are what such keys hold (a model's name, an id), not a document under such a name.
     original_extra = run.get("extra")
     original_metadata = original_extra.get("metadata") if isinstance(original_extra, dict) else None
     if isinstance(original_metadata, dict):
         for key, value in original_metadata.items():
-            if key.startswith(("OTEL_", "ls_")) and isinstance(value, (str, int, float, bool)):
+            if key.startswith(("OTEL_", "ls_")) and _scalar(value):
                 metadata[key] = value
     metadata["otel_langsmith_truncated"] = originals
     extra["metadata"] = metadata
     shrunk["extra"] = extra
     return shrunk, originals
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, bool)) or (isinstance(value, str) and len(value) <= _MAX_MAIN_FIELD)

@@ -188,6 +188,9 @@ class _GuardedMixin:
         if guard is not None:
             guard.attach(self)  # type: ignore[arg-type]
         super().connect()  # type: ignore[misc]
+        if guard is not None:
+            # Again, now that there is a socket to shut: the guard may have expired meanwhile.
+            guard.attach(self)  # type: ignore[arg-type]
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
         guard: _Guard | None = getattr(_current, "guard", None)
@@ -311,6 +314,7 @@ class Transport:
         self._lock = threading.Lock()
         self._info: ServerInfo | None = None
         self._guards: set[_Guard] = set()
+        self._cut = False
         self._deadlines = _Deadlines()
 
     @property
@@ -430,10 +434,15 @@ class Transport:
                 self._guards.add(guard)
             else:
                 self._guards.discard(guard)
+            cut = add and self._cut
+        if cut:
+            guard.expire()
 
     def cut_short(self) -> None:
-        """End every request in flight now (shutdown's grace is over)."""
+        """End every request in flight now, and any begun after: shutdown's grace is over (a
+        request about to begin when it ran out would otherwise have its whole timeout)."""
         with self._lock:
+            self._cut = True
             guards = list(self._guards)
         for guard in guards:
             guard.expire()
@@ -468,6 +477,7 @@ class Transport:
         self._lock = threading.Lock()
         self._session = None
         self._guards = set()
+        self._cut = False
         self._deadlines = _Deadlines()
 
     @property

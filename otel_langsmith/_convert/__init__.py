@@ -21,7 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from .. import _ids as ids
 from .._throttle import Throttled
-from . import dialects, events, keys, threads
+from . import dialects, events, keys, redact, threads, values
 from . import run_type as run_types
 from .call import LLMCall, apply, conversation
 from .conversations import Conversations
@@ -30,7 +30,7 @@ from .dialects import langsmith
 from .pending import PendingRun, RunKey, run_key
 from .redact import Redaction
 from .run_type import DEFAULT_RUN_TYPE, infer_run_type
-from .values import decode_text, report_once
+from .values import decode_text, report_once, run_name
 
 __all__ = [
     "LLM_FAMILIES",
@@ -76,6 +76,7 @@ def _convert(
     context, parent, span_name, start_ns, end_ns, status, resource = fields
     if context is None:  # only a hand-built ReadableSpan lacks one
         raise ValueError(f"span {span_name!r} has no context")
+    span_name = run_name(span_name)
     start_ns = start_ns or 0
     attributes = _attributes(span)
     present = keys.present(tuple(attributes))
@@ -456,7 +457,12 @@ def minimal_pending(span: ReadableSpan, *, project: str, problem: str) -> Pendin
         parent=parent_ref,
         start_us=start_us,
         end_us=end_us,
-        run={"name": str(span.name), "run_type": "chain", "session_name": project, "extra": {"metadata": metadata}},
+        run={
+            "name": run_name(span.name),
+            "run_type": "chain",
+            "session_name": project,
+            "extra": {"metadata": metadata},
+        },
         metadata=metadata,
         resource=span.resource,
         project_explicit=False,
@@ -490,6 +496,8 @@ class SpanConverter:
     def reset_after_fork(self) -> None:
         """Fresh locks for the child (another thread may have held one at the fork)."""
         self._errors_lock = threading.Lock()
+        values.reset_after_fork()
+        redact.reset_after_fork()
         if self._conversations is not None:
             self._conversations = Conversations()
         self._problems = Throttled(logger, logging.WARNING)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from . import keys
-from .values import as_text, json_or_text
+from .values import as_text, json_or_text, report_once
 
 # A flattened index larger than this is an attack or a bug, not a conversation.
 MAX_INDEX = 10_000
@@ -64,11 +64,18 @@ def from_genai(messages: Any, *, answers: bool = False) -> list[dict[str, Any]]:
     model call, and a call per part would cost more than most parts' own conversion."""
     if isinstance(messages, (str, bytes)):
         messages = json_or_text(messages, "gen_ai messages")
-        if isinstance(messages, str):
-            # Not JSON (cut by an attribute length limit, say): shown as the text it is, not lost.
-            return [{"role": "assistant" if answers else "user", "content": messages}] if messages.strip() else []
-    if not isinstance(messages, list):
+    if messages is None:
         return []
+    if isinstance(messages, Mapping):
+        messages = [messages]  # one message, without its array
+    elif not isinstance(messages, list):
+        # Not JSON (cut by an attribute length limit, say), or not messages: shown as the text it
+        # is, not lost.
+        if not isinstance(messages, str):
+            given = type(messages).__name__
+            report_once("genai_messages", "GenAI messages given as %s, not a list: shown as text", given)
+        text = as_text(messages)
+        return [{"role": "assistant" if answers else "user", "content": text}] if text.strip() else []
     converted: list[dict[str, Any]] = []
     for message in messages:
         # type() first: parsed JSON is always a dict, and an ABC isinstance costs 7 times more.

@@ -13,21 +13,32 @@ from typing import Any
 
 import orjson
 
+from .._throttle import Throttled
+
 logger = logging.getLogger(__name__)
 
 # Bad data tends to repeat on every span of a code path; one line per key is enough to find it.
+# Keys follow attribute names, which an application may make up by the thousand: past so many,
+# the problems not yet seen share one throttled line.
 _reported: set[str] = set()
 _MAX_REPORTED = 1024
+_unlisted = Throttled(logger, logging.WARNING)
 
 
 def report_once(key: str, message: str, *args: object) -> None:
     """Log a data problem at WARNING the first time it is seen for ``key``, at DEBUG after."""
     if key in _reported:
         logger.debug(message, *args)
-        return
-    if len(_reported) < _MAX_REPORTED:
+    elif len(_reported) < _MAX_REPORTED:
         _reported.add(key)
-    logger.warning(message, *args)
+        logger.warning(message, *args)
+    else:
+        _unlisted.report(0, message, *args)
+
+
+def reset_after_fork() -> None:
+    """A fresh lock for the child's throttled line (a thread may have held it at the fork)."""
+    _unlisted.reset()
 
 
 def decode_text(value: bytes, key: str) -> str:
@@ -48,6 +59,21 @@ def as_text(value: Any) -> str:
         return str(value)
     except (ValueError, RecursionError):
         return f"<{type(value).__name__} too large to show>"
+
+
+#: What a run is called when its span has no name: LangSmith refuses a run without one.
+UNNAMED = "unnamed span"
+
+
+def run_name(name: Any) -> str:
+    """A span's name as a run's: text, never empty (the SDK lets a span have ``""``, or any value).
+
+    >>> run_name(""), run_name(None), run_name(42)
+    ('unnamed span', 'unnamed span', '42')
+    """
+    if type(name) is str and name:  # nearly always
+        return name
+    return as_text(name) if name is not None and name != "" else UNNAMED
 
 
 def real(value: Any) -> float | None:

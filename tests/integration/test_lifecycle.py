@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otel_langsmith import LangSmithPropagator, LangSmithSpanExporter, LangSmithSpanProcessor, _live, _pipeline
 from otel_langsmith import _ids as ids
 from otel_langsmith import _propagation as propagation
+from otel_langsmith._convert import redact, values
 from otel_langsmith._wire import encode_run
 
 # Forking a threaded process is exactly the case under test (gunicorn --preload and the like).
@@ -275,6 +276,8 @@ BUSY_AT_FORK = {
     "spool write": (lambda spool: spool._writing, lambda spool: None),
     "spool log line": (lambda spool: spool._unreadable._lock, _junk_set_aside),
     "propagator log line": (lambda spool: propagation._ignored("carrier")._lock, _ignored_header),
+    "data problem log line": (lambda spool: values._unlisted._lock, lambda spool: values._unlisted.report(0, "a")),
+    "hook log line": (lambda spool: redact._failed._lock, lambda spool: redact._failed.report(1, "a")),
 }
 
 
