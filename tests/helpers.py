@@ -14,9 +14,11 @@ from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor
 from otel_langsmith._pipeline import Pipeline
 from otel_langsmith._settings import Settings
 
@@ -238,3 +240,30 @@ def otlp_request(spans, *, pad: int = 0) -> ExportTraceServiceRequest:
             attribute = span.attributes.add()
             attribute.key, attribute.value.string_value = "pad", "x" * pad
     return request
+
+
+class Traced:
+    """A real ``TracerProvider`` sending through one front: a ``LangSmithSpanExporter`` behind a
+    ``BatchSpanProcessor`` (``exporter``), or a ``LangSmithSpanProcessor`` (``processor``)."""
+
+    def __init__(self, front: str, *, id_generator: IdGenerator | None = None, **options) -> None:
+        self.provider = TracerProvider(id_generator=id_generator)
+        self.sink: LangSmithSpanExporter | LangSmithSpanProcessor
+        if front == "exporter":
+            self.sink = LangSmithSpanExporter(**options)
+            self.provider.add_span_processor(BatchSpanProcessor(self.sink))
+        else:
+            self.sink = LangSmithSpanProcessor(**options)
+            self.provider.add_span_processor(self.sink)
+        self.tracer = self.provider.get_tracer("attack")
+        self.closed = False
+
+    def flush(self) -> None:
+        """Everything ended so far delivered (the batch processor hands it over, the front sends it)."""
+        assert self.provider.force_flush(10_000)
+        assert self.sink.force_flush(10_000)
+
+    def shutdown(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.provider.shutdown()

@@ -19,12 +19,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from helpers import Silent
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from helpers import Silent, Traced
+from test_attack_values_lifecycle import by_name
 from test_hostile_context import assert_accepted, assert_under, fresh_throttles  # noqa: F401 - fresh_throttles: autouse
 
-from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor, RetryPolicy
+from otel_langsmith import RetryPolicy
 from otel_langsmith._settings import Settings
 from otel_langsmith.testing import LangSmithReceiver
 
@@ -32,28 +31,6 @@ FRONTS = ("exporter", "processor")
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
-
-
-class Traced:
-    """A real ``TracerProvider`` sending through one front: a ``LangSmithSpanExporter`` behind a
-    ``BatchSpanProcessor`` (``exporter``), or a ``LangSmithSpanProcessor`` (``processor``)."""
-
-    def __init__(self, front: str, **options) -> None:
-        self.provider = TracerProvider()
-        self.sink: LangSmithSpanExporter | LangSmithSpanProcessor
-        if front == "exporter":
-            self.sink = LangSmithSpanExporter(**options)
-            self.provider.add_span_processor(BatchSpanProcessor(self.sink))
-        else:
-            self.sink = LangSmithSpanProcessor(**options)
-            self.provider.add_span_processor(self.sink)
-        self.tracer = self.provider.get_tracer("readme-promises")
-        self.closed = False
-
-    def shutdown(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.provider.shutdown()
 
 
 @pytest.fixture
@@ -76,14 +53,6 @@ def traced() -> Iterator[Callable[..., Traced]]:
 def to(receiver: LangSmithReceiver, **options) -> dict:
     """Options sending to ``receiver`` with its key, unless ``options`` say otherwise."""
     return {"endpoint": receiver.url, "api_key": receiver.api_key, **options}
-
-
-def by_name(receiver: LangSmithReceiver) -> dict[str, dict]:
-    runs: dict[str, dict] = {}
-    for run in receiver.runs.values():
-        assert run["name"] not in runs, f"two runs named {run['name']!r}"
-        runs[run["name"]] = run
-    return runs
 
 
 def warnings_said(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -19,14 +19,14 @@ import sys
 from collections.abc import Callable, Iterator
 
 import pytest
-from helpers import FakeClock
+from helpers import FakeClock, Traced
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import set_span_in_context
 from test_hostile_context import assert_under, fresh_throttles, processor_for  # noqa: F401 - fresh_throttles: autouse
 
-from otel_langsmith import LangSmithSpanExporter, LangSmithSpanProcessor
+from otel_langsmith import LangSmithSpanProcessor
 from otel_langsmith._throttle import Throttled
 from otel_langsmith.testing import LangSmithReceiver
 
@@ -48,39 +48,17 @@ def fresh_log_throttles() -> None:
                     value.reset()
 
 
-class Front:
-    """A real ``TracerProvider`` sending to a receiver through one front: a ``LangSmithSpanExporter``
-    behind a ``BatchSpanProcessor``, or a ``LangSmithSpanProcessor``."""
-
-    def __init__(self, receiver: LangSmithReceiver, front: str, id_generator: IdGenerator | None = None, **options):
-        self.provider = TracerProvider(id_generator=id_generator)
-        self.sink: LangSmithSpanExporter | LangSmithSpanProcessor
-        if front == "exporter":
-            self.sink = receiver.exporter(**options)
-            self.provider.add_span_processor(BatchSpanProcessor(self.sink))
-        else:
-            self.sink = LangSmithSpanProcessor(endpoint=receiver.url, api_key=receiver.api_key, **options)
-            self.provider.add_span_processor(self.sink)
-        self.tracer = self.provider.get_tracer("attack")
-        self._closed = False
-
-    def flush(self) -> None:
-        """Everything ended so far delivered (the batch processor hands it over, the front sends it)."""
-        assert self.provider.force_flush(10_000)
-        assert self.sink.force_flush(10_000)
-
-    def shutdown(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.provider.shutdown()
+def Front(receiver: LangSmithReceiver, front: str, **options) -> Traced:
+    """A :class:`Traced` front sending to ``receiver``, with its key unless ``options`` say otherwise."""
+    return Traced(front, **{"endpoint": receiver.url, "api_key": receiver.api_key, **options})
 
 
 @pytest.fixture
-def open_front() -> Iterator[Callable[..., Front]]:
+def open_front() -> Iterator[Callable[..., Traced]]:
     """``open_front(receiver, front, **options)``: a :class:`Front`, shut down after the test at the latest."""
-    made: list[Front] = []
+    made: list[Traced] = []
 
-    def make(receiver: LangSmithReceiver, front: str, **options) -> Front:
+    def make(receiver: LangSmithReceiver, front: str, **options) -> Traced:
         made.append(Front(receiver, front, **options))
         return made[-1]
 
