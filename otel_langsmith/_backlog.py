@@ -304,7 +304,8 @@ class Backlog:
 
     def _failed(self, wait: float, *, say: bool = True) -> None:
         with self._wake:
-            if not self._down and say:
+            # At shutdown the pipeline says in one line what was sent, spooled and lost.
+            if not self._down and say and not self._closing:
                 logger.warning(
                     "LangSmith did not take the last batch; keeping undelivered runs (%s), trying again with backoff",
                     "in the spool" if self._store.spool is not None else "in memory",

@@ -189,17 +189,22 @@ def test_an_exporter_given_a_wrong_retry_policy_and_session_still_delivers(langs
 
 
 @pytest.mark.parametrize(("grace", "bound"), [(0, 0.5), (0.5, 1.2)])
-def test_shutdown_grace_bounds_shutdown_against_an_endpoint_that_never_answers(traced, grace, bound):
+def test_shutdown_grace_bounds_shutdown_against_an_endpoint_that_never_answers(traced, caplog, grace, bound):
     with Silent() as silent:
         # Three times: a request not yet connected when the grace ran out had its whole timeout.
         for _ in range(3):
             sending = traced("exporter", endpoint=silent, api_key="k", shutdown_grace=grace)
             with sending.tracer.start_as_current_span("a"):
                 pass
+            caplog.clear()
             started = time.monotonic()
-            sending.shutdown()
+            with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
+                sending.shutdown()
             took = time.monotonic() - started
             assert took < bound, f"shutdown_grace={grace}: shutdown took {took:.2f}s"
+            # One line says what was lost; none promises to try again.
+            said = warnings_said(caplog)
+            assert len(said) == 1 and "lost 1 run" in said[0], said
 
 
 # -- 5. GenAI messages given as a number, or as one message object ----------------------------------------
