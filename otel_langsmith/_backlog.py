@@ -189,6 +189,8 @@ class Backlog:
         self._down = False
         self._failures = 0
         self._retry_at = 0.0
+        # Attempts that failed, ever: a flush waits for the queue to empty or for one more.
+        self._failed_attempts = 0
 
     def reset_after_fork(self) -> None:
         """The parent keeps what it queued; the child starts empty, without threads."""
@@ -257,12 +259,15 @@ class Backlog:
         delivered (yet); None: nothing to send."""
         if not self._send_lock.acquire(timeout=max(0.0, min(deadline - time.monotonic(), threading.TIMEOUT_MAX))):
             return False
+        # A caller's own deadline (a flush) cut short is no sign the endpoint failed: shutdown
+        # still tries it, where the drainer's failure while closing ends the trying.
+        bounded = deadline != math.inf
         try:
             if not self._store.waiting():
                 return None
             info = self._sender.server_info(deadline=deadline)
             if info is None:
-                self._failed(self._policy.delay(self._failures))
+                self._failed(self._policy.delay(self._failures), bounded=bounded)
                 return False
             taken = self._store.take(info.size_limit, info.size_limit_bytes)
             if taken is None:
@@ -279,12 +284,14 @@ class Backlog:
                     return False
                 logger.exception("LangSmith sender failed on a batch of %d run(s); keeping it", len(batch))
                 outcome = Outcome(retry=list(batch), wait=self._policy.max_backoff)
-            self._settle(batch, claim, outcome)
+            self._settle(batch, claim, outcome, bounded=bounded)
             return not outcome.failed
         finally:
             self._send_lock.release()
+            with self._wake:
+                self._wake.notify_all()  # a flush waits on what this attempt did
 
-    def _settle(self, batch: list[EncodedRun], claim: Path | None, outcome: Outcome) -> None:
+    def _settle(self, batch: list[EncodedRun], claim: Path | None, outcome: Outcome, *, bounded: bool) -> None:
         spool = self._store.spool
         if outcome.retry:
             if claim is not None and spool is not None and len(outcome.retry) == len(batch):
@@ -292,17 +299,17 @@ class Backlog:
                 claim = None
             else:
                 self._store.add(outcome.retry, on_disk=True, front=True)  # the oldest, sent first again
-            self._failed(outcome.wait)
+            self._failed(outcome.wait, bounded=bounded)
         elif not outcome.kept:
             self._recovered()
         if outcome.kept:
             self._store.keep_aside(outcome.kept, outcome.reason)
             # A wrong key is no reason to spin; the sender has said what was refused, and why.
-            self._failed(self._policy.delay(self._failures), say=False)
+            self._failed(self._policy.delay(self._failures), say=False, bounded=bounded)
         if claim is not None and spool is not None:
             spool.done(claim)
 
-    def _failed(self, wait: float, *, say: bool = True) -> None:
+    def _failed(self, wait: float, *, say: bool = True, bounded: bool = False) -> None:
         with self._wake:
             # At shutdown the pipeline says in one line what was sent, spooled and lost.
             if not self._down and say and not self._closing:
@@ -311,8 +318,9 @@ class Backlog:
                     "in the spool" if self._store.spool is not None else "in memory",
                 )
             self._down = True
-            self._gave_up = self._closing
+            self._gave_up = self._closing and not bounded
             self._failures += 1
+            self._failed_attempts += 1
             self._retry_at = self._clock() + wait
         self._store.spill()
 
@@ -325,15 +333,26 @@ class Backlog:
     # -- flush and close ----------------------------------------------------------------------------
 
     def flush(self, timeout: float) -> bool:
-        """Send what is kept now, without waiting out a backoff; True when nothing is left."""
+        """Have the drainer send what is kept now, without waiting out a backoff; True when nothing
+        is left, False when an attempt failed or the time is up.
+
+        The requests are the drainer's, not bound by this deadline: one cut short when the caller's
+        time is up could have been taken by the server all the same, and be sent again."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = self._attempt(deadline)
-            if result is None:
-                break
-            if result is False:
-                return False
-        return not self._store.waiting()
+        with self._wake:
+            failed = self._failed_attempts
+            self._retry_at = 0.0
+            self._start_drainer()
+            self._wake.notify_all()
+            while self._failed_attempts == failed:
+                # The send lock is held while a batch is in flight, taken out of the store.
+                if not self._send_lock.locked() and not self._store.waiting():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
+            return False
 
     def close(self, timeout: float, *, grace: float) -> None:
         """Stop the drainer, try the endpoint once more, then spool the rest or count it lost.
