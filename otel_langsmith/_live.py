@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +36,16 @@ logger = logging.getLogger(__name__)
 # Starts noted and not placed yet, past which the starting thread places them itself: the bound
 # on what waits for the worker.
 _MAX_STARTING = 4096
+# Spans forgotten after the TTL whose place is kept for their end: a span open that long is rare,
+# one that never ends (a leak) should not hold memory for ever.
+_MAX_FORGOTTEN = 10_000
 
 
 @dataclass(slots=True, eq=False)
 class OpenSpan:
-    span: Span
+    #: None once forgotten after ``open_span_ttl``: its place, and whether it was posted, are kept
+    #: a while longer, so that its end is still a patch where its post went.
+    span: Span | None
     #: Its ``lineage`` holds what children inherit: a remote caller's metadata and tags, and the
     #: span's own ``langsmith.metadata.*`` and tags. For a span the filter leaves out, the place its
     #: children take instead (None: they are roots).
@@ -70,6 +75,8 @@ class LiveSpans:
         self._aliases: dict[int, int] = {}
         # Ended spans' placements, for children that start after their parent ended.
         self._closed = PlacedRegistry(max_placed_bytes)
+        # Spans open past the TTL, without the span itself, oldest first.
+        self._forgotten: OrderedDict[int, OpenSpan] = OrderedDict()
         # A deque: appending and popping need no lock, so a starting span never waits for the placer.
         self._starting: deque[tuple[Span, Mapping[str, Any], Context | None, float, bool]] = deque()
         # One placer at a time, so that starts are placed in the order they came.
@@ -199,7 +206,7 @@ class LiveSpans:
         entries = []
         with self._lock:
             for span_id in span_ids:
-                entry = self._open.pop(span_id, None)
+                entry = self._open.pop(span_id, None) or self._forgotten.pop(span_id, None)
                 if entry is not None:
                     self._closed.remember(span_id, entry.placed)
                     if entry.alias is not None:
@@ -250,10 +257,18 @@ class LiveSpans:
             self._stale.report(
                 1,
                 "Span %r (%s) has been open for more than %.0f s: no longer tracked (its run stays in progress)",
-                entry.span.name,
+                entry.span.name if entry.span is not None else None,
                 ids.span_hex(span_id),
                 self._ttl,
             )
+            # Its children find it among the ended; its own end, should it come, is its patch.
+            self._closed.remember(span_id, entry.placed)
+            if entry.alias is not None:
+                self._closed.remember(entry.alias, entry.placed)
+            entry.span = None
+            self._forgotten[span_id] = entry
+            if len(self._forgotten) > _MAX_FORGOTTEN:
+                self._forgotten.popitem(last=False)
 
 
 def _attributes_now(span: Span) -> Mapping[str, Any]:

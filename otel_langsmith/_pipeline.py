@@ -108,6 +108,8 @@ class Pipeline:
         self._wake = threading.Condition(threading.Lock())
         # One conversion of ended spans at a time (the worker, a flush, shutdown).
         self._convert_lock = threading.Lock()
+        # Ended spans taken from the outbox by the conversion under way, not yet queued.
+        self._unconverted = 0
         self._worker: threading.Thread | None = None
         self._live_mode = False
         self._stopped = False
@@ -213,33 +215,45 @@ class Pipeline:
         self._flush_ended(live_after=self.settings.live_after)
         self._put(self._runs.of_expired())
 
-    def _flush_ended(self, *, live_after: float | None = None) -> None:
+    def _flush_ended(self, *, live_after: float | None = None, timeout: float = -1.0) -> bool:
         """Convert the spans that ended; with ``live_after``, post those open that long as in
         progress too. Both under one lock: a span marked posted has its post queued before any
-        flush can convert its end (a patch) and queue that."""
-        with self._convert_lock:
-            ended = _take(self._outbox)
-            dropped = _take(self._dropped)
-            runs = self._runs
-            # Every span that ended was noted at its start before: placed now, it can be matched.
-            runs.live.settle()
-            runs.live.end(dropped)
-            entries = runs.live.end([_span_id(span) for span in ended])
-            kept = [
-                (span, entry)
-                for span, entry in zip(ended, entries, strict=True)
-                if (entry.kept if entry is not None else runs.kept(span))
-            ]
-            self._counts.add("spans_received", len(ended))
-            self._counts.add("spans_filtered", len(ended) - len(kept))
-            del ended, entries
-            live = runs.live.due(self._clock(), live_after) if live_after is not None else []
-            # Chunk by chunk, each let go once queued: a large outbox is not held whole till the end.
-            kept.reverse()
-            while kept or live:
-                chunk = [kept.pop() for _ in range(min(_CHUNK, len(kept)))]
-                self._put(runs.of_ended(chunk, live))
-                live = []
+        flush can convert its end (a patch) and queue that. False: another thread held the lock
+        past ``timeout`` seconds (the worker converting through slow hooks, say)."""
+        if not self._convert_lock.acquire(timeout=timeout):
+            return False
+        try:
+            self._convert_ended(live_after)
+        finally:
+            self._convert_lock.release()
+        return True
+
+    def _convert_ended(self, live_after: float | None) -> None:
+        # The convert lock is held.
+        ended = _take(self._outbox)
+        dropped = _take(self._dropped)
+        runs = self._runs
+        # Every span that ended was noted at its start before: placed now, it can be matched.
+        runs.live.settle()
+        runs.live.end(dropped)
+        entries = runs.live.end([_span_id(span) for span in ended])
+        kept = [
+            (span, entry)
+            for span, entry in zip(ended, entries, strict=True)
+            if (entry.kept if entry is not None else runs.kept(span))
+        ]
+        self._counts.add("spans_received", len(ended))
+        self._counts.add("spans_filtered", len(ended) - len(kept))
+        del ended, entries
+        live = runs.live.due(self._clock(), live_after) if live_after is not None else []
+        # Chunk by chunk, each let go once queued: a large outbox is not held whole till the end.
+        kept.reverse()
+        while kept or live:
+            self._unconverted = len(kept)
+            chunk = [kept.pop() for _ in range(min(_CHUNK, len(kept)))]
+            self._put(runs.of_ended(chunk, live))
+            live = []
+        self._unconverted = 0
 
     def _put(self, chunks: Iterator[list[EncodedRun]]) -> None:
         for encoded in chunks:
@@ -252,10 +266,11 @@ class Pipeline:
         to send and nothing was lost (dropped or refused) since the previous flush."""
         if self._stopped:
             return False
+        deadline = time.monotonic() + _seconds(timeout_millis)
         try:
-            self._flush_ended()
+            converted = self._flush_ended(timeout=_seconds(timeout_millis))
             self._put(self._runs.of_expired())
-            sent = self._backlog.flush(_seconds(timeout_millis))
+            sent = self._backlog.flush(max(0.0, deadline - time.monotonic())) and converted
         except Exception:
             logger.exception("%s failed to flush", self._name)
             return False
@@ -276,7 +291,10 @@ class Pipeline:
         if worker is not None:
             worker.join(max(0.0, deadline - time.monotonic()))
         try:
-            self._flush_ended(live_after=0.0)
+            if not self._flush_ended(live_after=0.0, timeout=max(0.0, deadline - time.monotonic())):
+                # The worker is still converting (a hook that takes its time): what it has not
+                # queued yet is not sent.
+                self._counts.drop("shutdown", len(self._outbox) + self._unconverted)
             self._put(self._runs.of_waiting("shutdown"))
         except Exception:
             logger.exception("%s failed to convert what it held at shutdown", self._name)

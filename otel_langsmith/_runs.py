@@ -108,6 +108,7 @@ class Runs:
         posts: dict[str, dict[str, Any]] = {}
         patches: dict[str, dict[str, Any]] = {}
         for open_span in live:
+            assert open_span.span is not None  # open, not forgotten
             run = self._run_of(open_span.span, open_span)
             if run is not None:
                 posts[run["id"]] = run

@@ -95,3 +95,26 @@ def test_short_flushes_under_load_send_each_operation_once(langsmith_receiver):
     }
     assert langsmith_receiver.duplicate_posts == 0
     assert_accepted(langsmith_receiver)
+
+
+def slow_hook(outputs: dict) -> dict:
+    time.sleep(0.05)  # a redaction hook that calls out, say
+    return outputs
+
+
+def test_flush_and_shutdown_keep_their_timeout_while_a_slow_hook_converts(langsmith_receiver):
+    traced = processor(langsmith_receiver, flush_interval=0.01, process_outputs=slow_hook, shutdown_grace=0.1)
+    for index in range(60):  # three seconds of hooks for the worker
+        with traced.tracer.start_as_current_span(f"s{index}") as span:
+            span.set_attribute("output.value", "x")
+    time.sleep(0.05)  # the worker has taken them
+    started = time.monotonic()
+    assert traced.sink.force_flush(200) is False
+    assert time.monotonic() - started < 0.6
+    started = time.monotonic()
+    traced.sink.shutdown(100)
+    assert time.monotonic() - started < 0.6
+    stats = traced.sink.stats()
+    # What was not sent is said, not silently left behind.
+    assert stats.runs_exported + stats.dropped.get("shutdown", 0) >= 60, stats
+    traced.provider.shutdown()

@@ -609,3 +609,36 @@ def test_a_span_started_by_a_warning_while_its_parent_is_placed_sits_under_that_
     finally:
         package_logger.removeHandler(handler)
     provider.shutdown()
+
+
+# -- spans open past open_span_ttl ----------------------------------------------------------------------
+
+
+def test_a_span_forgotten_after_its_ttl_ends_as_a_patch_where_it_was_posted(langsmith_receiver):
+    # An agent or session span open past the TTL (an hour by default) was posted again as a root
+    # when it ended: billed twice, and its children, started before or after, left its tree.
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock, live_after=10, open_span_ttl=100)
+    tracer = provider.get_tracer("ttl")
+    root = tracer.start_span("root")
+    early = tracer.start_span("early", context=trace.set_span_in_context(root))
+    clock.advance(11)
+    processor._pipeline.tick()  # both posted in progress
+    assert processor.force_flush()
+    clock.advance(100)
+    processor._pipeline.tick()  # both forgotten
+    assert processor._pipeline._runs.live.evicted == 2
+    late = tracer.start_span("late", context=trace.set_span_in_context(root))
+    late.end()
+    early.end()
+    root.end()
+    assert processor.force_flush()
+    provider.shutdown()
+    runs = {run["name"]: run for run in langsmith_receiver.runs.values()}
+    operations = {name: langsmith_receiver.operations(run["id"]) for name, run in runs.items()}
+    assert operations == {"root": ["post", "patch"], "early": ["post", "patch"], "late": ["post"]}
+    assert langsmith_receiver.duplicate_posts == 0
+    assert_under(runs["early"], runs["root"])
+    assert_under(runs["late"], runs["root"])
+    assert "end_time" in runs["root"] and "end_time" in runs["early"]
+    assert_accepted(langsmith_receiver)
