@@ -37,6 +37,8 @@ _PROTOBUF = {"content-type": _otlp.PROTOBUF}
 _CONVERTING = 4
 # A Collector's exporter keeps one connection to a replica and sends on ten at most by default.
 _STREAMS_PER_CONNECTION = 16
+# What a call's metadata may take in all: as much as the HTTP listener takes of a header line.
+_MAX_METADATA_BYTES = 64 << 10
 
 
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
@@ -102,6 +104,10 @@ class GrpcServer:
             # Calls a connection may have open at once; more wait at the sender, their messages
             # unsent: what bounds the messages held by calls that will be refused.
             ("grpc.max_concurrent_streams", _STREAMS_PER_CONNECTION),
+            # Past its soft limit gRPC refuses metadata at random, up to its hard one: one limit, so
+            # that a call is taken or refused whatever the draw, as the HTTP listener's headers are.
+            ("grpc.max_metadata_size", _MAX_METADATA_BYTES),
+            ("grpc.absolute_max_metadata_size", _MAX_METADATA_BYTES),
         ]
         server = grpc.aio.server(options=options)
         # The generated registration is untyped.

@@ -636,3 +636,20 @@ def test_every_other_method_gets_a_4xx_not_a_5xx():
             assert gateway.stop()[0] == 0
     statuses = {method: int(data.split()[1]) for method, (data, _) in seen.items()}
     assert all(400 <= status < 500 for status in statuses.values()), statuses
+
+
+def test_metadata_between_grpcs_own_soft_and_hard_limits_is_taken_every_time():
+    # gRPC refuses metadata past its soft limit (8 KiB) at random, up to its hard one: a project
+    # name of 12,000 characters was taken on one call and refused on the next.
+    project = "p" * 12_000
+    with LangSmithReceiver(api_key=None) as receiver:
+        with GatewayProcess("--grpc-port", "0", env=environment(receiver)) as gateway:
+            answers = [
+                export(gateway.grpc_address, roots(500 + i), (("langsmith-project", project),)) for i in range(20)
+            ]
+            refused = [answer.code() for answer in answers if isinstance(answer, grpc.RpcError)]
+            assert refused == []
+            arrived = receiver.wait_for_runs(20, timeout=15)
+            _, logged = gateway.stop()
+            assert arrived, (len(receiver.runs), receiver.rejected[:2], logged[-2000:])
+        assert {run["session_name"] for run in receiver.runs.values()} == {project}
