@@ -256,7 +256,8 @@ class LiveSpans:
             self.evicted += 1
             self._stale.report(
                 1,
-                "Span %r (%s) has been open for more than %.0f s: no longer tracked (its run stays in progress)",
+                "Span %r (%s) has been open for more than %.0f s: no longer held (its run stays in progress, "
+                "and is patched if the span ends)",
                 entry.span.name if entry.span is not None else None,
                 ids.span_hex(span_id),
                 self._ttl,
