@@ -268,7 +268,7 @@ class Pipeline:
             return False
         deadline = time.monotonic() + _seconds(timeout_millis)
         try:
-            converted = self._flush_ended(timeout=_seconds(timeout_millis))
+            converted = self._flush_ended(timeout=max(0.0, deadline - time.monotonic()))
             self._put(self._runs.of_expired())
             sent = self._backlog.flush(max(0.0, deadline - time.monotonic())) and converted
         except Exception:

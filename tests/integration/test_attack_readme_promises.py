@@ -212,31 +212,30 @@ def test_shutdown_grace_bounds_shutdown_against_an_endpoint_that_never_answers(t
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
 
 
+def input_messages(receiver: LangSmithReceiver, traced, front: str, messages) -> list:
+    """The input messages of the run of one chat span whose ``gen_ai.input.messages`` is ``messages``."""
+    sending = traced(front, **to(receiver))
+    with sending.tracer.start_as_current_span("chat", attributes={**CHAT, "gen_ai.input.messages": messages}):
+        pass
+    sending.shutdown()
+    (run,) = receiver.runs.values()
+    found = (run.get("inputs") or {}).get("messages")
+    assert isinstance(found, list) and len(found) == 1, run.get("inputs")
+    assert_accepted(receiver)
+    return found
+
+
 @pytest.mark.parametrize("front", FRONTS)
 def test_genai_messages_given_as_a_number_are_one_text_message_said_once(langsmith_receiver, traced, caplog, front):
     with caplog.at_level(logging.WARNING, logger="otel_langsmith"):
-        sending = traced(front, **to(langsmith_receiver))
-        with sending.tracer.start_as_current_span("chat", attributes={**CHAT, "gen_ai.input.messages": 42}):
-            pass
-        sending.shutdown()
-    (run,) = langsmith_receiver.runs.values()
-    messages = (run.get("inputs") or {}).get("messages")
-    assert isinstance(messages, list) and len(messages) == 1, run.get("inputs")
-    assert messages[0]["content"] == "42" and messages[0].get("role") == "user", messages
+        (message,) = input_messages(langsmith_receiver, traced, front, 42)
+    assert message["content"] == "42" and message.get("role") == "user", message
     said = warnings_said(caplog)
     assert len(said) == 1 and "messages" in said[0].lower(), said
-    assert_accepted(langsmith_receiver)
 
 
 @pytest.mark.parametrize("front", FRONTS)
 def test_genai_messages_given_as_one_message_object_are_that_message(langsmith_receiver, traced, front):
     one = json.dumps({"role": "user", "parts": [{"type": "text", "content": "hi"}]})
-    sending = traced(front, **to(langsmith_receiver))
-    with sending.tracer.start_as_current_span("chat", attributes={**CHAT, "gen_ai.input.messages": one}):
-        pass
-    sending.shutdown()
-    (run,) = langsmith_receiver.runs.values()
-    messages = (run.get("inputs") or {}).get("messages")
-    assert isinstance(messages, list) and len(messages) == 1, run.get("inputs")
-    assert messages[0]["content"] == "hi" and messages[0].get("role") == "user", messages
-    assert_accepted(langsmith_receiver)
+    (message,) = input_messages(langsmith_receiver, traced, front, one)
+    assert message["content"] == "hi" and message.get("role") == "user", message
