@@ -653,3 +653,14 @@ def test_metadata_between_grpcs_own_soft_and_hard_limits_is_taken_every_time():
             _, logged = gateway.stop()
             assert arrived, (len(receiver.runs), receiver.rejected[:2], logged[-2000:])
         assert {run["session_name"] for run in receiver.runs.values()} == {project}
+
+
+def test_metadata_past_the_listeners_limit_is_refused_every_time():
+    project = "p" * (70 << 10)
+    with LangSmithReceiver(api_key=None) as receiver:
+        with GatewayProcess("--grpc-port", "0", env=environment(receiver)) as gateway:
+            metadata = (("langsmith-project", project),)
+            answers = [export(gateway.grpc_address, roots(600 + i), metadata) for i in range(10)]
+            gateway.stop()
+    assert all(isinstance(answer, grpc.RpcError) for answer in answers), answers
+    assert receiver.runs == {}

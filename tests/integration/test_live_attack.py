@@ -13,7 +13,7 @@ from helpers import FakeClock, front_with_clock, in_threads
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_langsmith import LangSmithPropagator, LangSmithSpanProcessor
+from otel_langsmith import LangSmithPropagator, LangSmithSpanProcessor, _live
 from otel_langsmith import _ids as ids
 from otel_langsmith._convert import values
 
@@ -641,4 +641,27 @@ def test_a_span_forgotten_after_its_ttl_ends_as_a_patch_where_it_was_posted(lang
     assert_under(runs["early"], runs["root"])
     assert_under(runs["late"], runs["root"])
     assert "end_time" in runs["root"] and "end_time" in runs["early"]
+    assert_accepted(langsmith_receiver)
+
+
+def test_spans_forgotten_after_their_ttl_are_kept_within_their_bound(langsmith_receiver, monkeypatch):
+    # Spans that never end (a leak) must not hold memory for ever: past the bound the oldest go,
+    # and the end of one gone is sent as its own root, as a span never seen is.
+    monkeypatch.setattr(_live, "_MAX_FORGOTTEN", 3)
+    clock = FakeClock()
+    provider, processor = clocked_processor(langsmith_receiver, clock, live_after=3600, open_span_ttl=100)
+    tracer = provider.get_tracer("ttl")
+    spans = [tracer.start_span(f"leak-{index}") for index in range(5)]
+    processor._pipeline.tick()
+    clock.advance(101)
+    processor._pipeline.tick()
+    live = processor._pipeline._runs.live
+    assert live.evicted == 5 and list(live._forgotten) == [span.context.span_id for span in spans[2:]]
+    for span in spans:
+        span.end()
+    assert processor.force_flush()
+    provider.shutdown()
+    names = sorted(run["name"] for run in langsmith_receiver.runs.values())
+    assert names == [f"leak-{index}" for index in range(5)]
+    assert langsmith_receiver.duplicate_posts == 0
     assert_accepted(langsmith_receiver)
